@@ -1,0 +1,125 @@
+"""Records of what happened: one `Invocation` per call, and the REPORT line Lambda writes for it."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_REPORT = re.compile(
+    r"^REPORT RequestId: (?P<request_id>\S+)\t"
+    r"Duration: (?P<duration>\d+\.\d{2}) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\t"
+    r"Memory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<used>\d+) MB\t"
+    r"(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?"
+    r"(?:Status: (?P<status>\w+)\t(?:Error Type: (?P<error_type>[\w.]+)\t)?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The fields of a REPORT line; `str(report)` is byte-exact to Lambda's format."""
+
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int
+    init_ms: float | None = None
+    status: str | None = None  # None on success; "timeout" or "error" otherwise
+    error_type: str | None = None
+
+    def __str__(self) -> str:
+        line = (
+            f"REPORT RequestId: {self.request_id}\t"
+            f"Duration: {self.duration_ms:.2f} ms\t"
+            f"Billed Duration: {self.billed_ms} ms\t"
+            f"Memory Size: {self.memory_mb} MB\t"
+            f"Max Memory Used: {self.max_memory_used_mb} MB\t"
+        )
+        if self.init_ms is not None:
+            line += f"Init Duration: {self.init_ms:.2f} ms\t"
+        if self.status:
+            line += f"Status: {self.status}\t"
+            if self.error_type:
+                line += f"Error Type: {self.error_type}\t"
+        return line
+
+    @classmethod
+    def parse(cls, line: str) -> "Report":
+        m = _REPORT.match(line.rstrip("\n"))
+        if not m:
+            raise ValueError(f"not a Lambda REPORT line: {line!r}")
+        return cls(
+            request_id=m["request_id"],
+            duration_ms=float(m["duration"]),
+            billed_ms=int(m["billed"]),
+            memory_mb=int(m["memory"]),
+            max_memory_used_mb=int(m["used"]),
+            init_ms=float(m["init"]) if m["init"] else None,
+            status=m["status"],
+            error_type=m["error_type"],
+        )
+
+
+def billed_ms(duration_ms: float, init_ms: float | None) -> int:
+    """Lambda bills INIT on on-demand functions (since August 2025): ceil(init + duration), at least 1 ms."""
+    return max(1, math.ceil(round((init_ms or 0.0) + duration_ms, 6)))
+
+
+@dataclass
+class Invocation:
+    """One invocation as the runtime saw it, from request to REPORT."""
+
+    request_id: str
+    function_name: str
+    event: Any
+    invocation_type: str  # "RequestResponse" or "Event"
+    memory_mb: int
+    environment_id: str
+    cold: bool
+    started_at: float  # epoch seconds when the event was handed to the worker
+    ended_at: float = 0.0
+    result: Any = None
+    error: dict | None = None  # Lambda's error payload: errorMessage, errorType, requestId, stackTrace
+    function_error: str | None = None  # "Unhandled" when the function failed, as the Invoke API reports it
+    init_ms: float | None = None
+    duration_ms: float = 0.0
+    billed_ms: int = 0
+    max_memory_used_mb: int = 0
+    status: str | None = None  # None, "timeout" or "error" (as in the REPORT line)
+    log_lines: list[str] = field(default_factory=list)
+    architecture: str = "x86_64"
+    attempt: int = 1
+    trace_id: str | None = None
+    provisioned: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.error.get("errorType") if self.error else None
+
+    @property
+    def report(self) -> Report:
+        return Report(
+            request_id=self.request_id,
+            duration_ms=self.duration_ms,
+            billed_ms=self.billed_ms,
+            memory_mb=self.memory_mb,
+            max_memory_used_mb=self.max_memory_used_mb,
+            init_ms=self.init_ms,
+            status=self.status,
+            error_type=self.error_type if self.status == "error" else None,
+        )
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.memory_mb / 1024 * self.billed_ms / 1000
+
+    def log_text(self) -> str:
+        return "\n".join(self.log_lines)
