@@ -83,6 +83,7 @@ class Invocation:
     started_at: float  # epoch seconds when the event was handed to the worker
     ended_at: float = 0.0
     result: Any = None
+    payload: bytes = b""  # the raw response body the Invoke API returns
     error: dict | None = None  # Lambda's error payload: errorMessage, errorType, requestId, stackTrace
     function_error: str | None = None  # "Unhandled" when the function failed, as the Invoke API reports it
     init_ms: float | None = None

@@ -1,0 +1,133 @@
+"""The Lambda Runtime API (2018-06-01) served on loopback for one execution environment.
+
+The server only speaks HTTP; what an endpoint means is decided by the `RuntimeAPIHandler`
+protocol, which the execution environment implements.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
+
+PREFIX = "/2018-06-01/runtime"
+_INVOCATION = re.compile(rf"^{PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
+# Lambda's limit on the payload a function returns (synchronous invocations).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NextInvocation:
+    """What `/invocation/next` hands to the runtime client."""
+
+    request_id: str
+    body: bytes
+    deadline_ms: int
+    function_arn: str
+    trace_id: str
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+
+class RuntimeAPIHandler(Protocol):
+    def next_invocation(self) -> NextInvocation | None: ...
+    def invocation_response(self, request_id: str, body: bytes, content_type: str) -> int: ...
+    def invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> int: ...
+    def init_error(self, body: bytes, error_type: str | None) -> int: ...
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY every small response waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
+    server: "RuntimeAPIServer"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _reply(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None,
+               content_type: str = "application/json") -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self.path != f"{PREFIX}/invocation/next":
+            self._reply(404, {"errorMessage": f"unknown path {self.path}", "errorType": "InvalidRequest"})
+            return
+        nxt = self.server.api.next_invocation()
+        if nxt is None:  # environment shutting down; the worker is about to be killed
+            self._reply(410, {"errorMessage": "environment is shutting down", "errorType": "Shutdown"})
+            return
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": nxt.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(nxt.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": nxt.function_arn,
+            "Lambda-Runtime-Trace-Id": nxt.trace_id,
+        }
+        if nxt.client_context:
+            headers["Lambda-Runtime-Client-Context"] = nxt.client_context
+        if nxt.cognito_identity:
+            headers["Lambda-Runtime-Cognito-Identity"] = nxt.cognito_identity
+        # awslambdaric waits forever for a /next response without this content type.
+        self._reply(200, nxt.body, headers)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        body = self._body()
+        error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+        api = self.server.api
+        if self.path == f"{PREFIX}/init/error":
+            status = api.init_error(body, error_type)
+        elif m := _INVOCATION.match(self.path):
+            if m["what"] == "response":
+                status = api.invocation_response(m["id"], body, self.headers.get("Content-Type", "application/json"))
+            else:
+                status = api.invocation_error(m["id"], body, error_type)
+        else:
+            self._reply(404, {"errorMessage": f"unknown path {self.path}", "errorType": "InvalidRequest"})
+            return
+        if status == 202:
+            self._reply(202, {"status": "OK"})
+        elif status == 413:
+            self._reply(413, {"errorMessage": "Exceeded maximum allowed payload size", "errorType": "RequestEntityTooLarge"})
+        else:
+            self._reply(status, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"})
+
+
+class RuntimeAPIServer(ThreadingHTTPServer):
+    """A Runtime API endpoint on 127.0.0.1 with a free port, served from a daemon thread."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, api: RuntimeAPIHandler):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.api = api
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="runtime-api", daemon=True)
+        self._thread.start()
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a worker killed mid-request resets its connection; that is reported elsewhere
+
+    @property
+    def address(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=2)
