@@ -193,7 +193,8 @@ class ExecutionEnvironment:
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
-        self.init_error: Outcome | None = None
+        self.init_failure: Outcome | None = None
+        self._peak_kb = 0  # last peak seen: a killed worker's /proc entry is gone
         self.exit_status: str | None = None
         self._cpu = cpu or NoLimit()
         self._spawner = spawner
@@ -266,13 +267,13 @@ class ExecutionEnvironment:
         threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()
         finished = self._init_done.wait(timeout=INIT_LIMIT_S)
         self.init_ms = (time.perf_counter() - t0) * 1000
-        if self.init_error is None and not finished:
-            self.init_error = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
+        if self.init_failure is None and not finished:
+            self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
                 "errorMessage": f"INIT phase did not finish within {INIT_LIMIT_S:.0f} seconds",
                 "errorType": "Runtime.InitTimeout", "requestId": "", "stackTrace": []}).encode())
-        elif self.init_error is None and self.proc.poll() is not None:
-            self.init_error = self._exit_outcome("Runtime.ExitError")
-        if self.init_error is not None:
+        elif self.init_failure is None and self.proc.poll() is not None:
+            self.init_failure = self._exit_outcome("Runtime.ExitError")
+        if self.init_failure is not None:
             self.drain_logs()
             self.destroy()
             return
@@ -324,10 +325,13 @@ class ExecutionEnvironment:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and self.state != "dead"
 
+    def _observe_peak(self) -> int:
+        if self.proc is not None:
+            self._peak_kb = max(self._peak_kb, peak_kb(self.proc.pid))
+        return self._peak_kb
+
     def peak_memory_mb(self) -> int:
-        if self.proc is None:
-            return 0
-        return math.ceil(peak_kb(self.proc.pid) / _PAGE_KB)
+        return math.ceil(self._observe_peak() / _PAGE_KB)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -390,7 +394,7 @@ class ExecutionEnvironment:
         """Kill the worker if its peak memory passed the limit; True when it did."""
         if self.proc is None or self.proc.poll() is not None:
             return False
-        if peak_kb(self.proc.pid) > memory_limit_mb * 1024:
+        if self._observe_peak() > memory_limit_mb * 1024:
             self.kill()
             return True
         return False
@@ -438,7 +442,7 @@ class ExecutionEnvironment:
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
         self.drain_logs()
-        self.init_error = Outcome("init_error", body=body, error_type=error_type)
+        self.init_failure = Outcome("init_error", body=body, error_type=error_type)
         self._init_done.set()
         return 202
 

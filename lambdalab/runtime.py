@@ -254,7 +254,7 @@ class LocalRuntime:
             envs = list(self._janitor.map(lambda _: self._start_env(config, "provisioned-concurrency"), range(missing)))
             with self._lock:
                 for env in envs:
-                    if env.init_error is None and fn.config is config and name in self._functions:
+                    if env.init_failure is None and fn.config is config and name in self._functions:
                         env.freeze()
                         fn.envs.add(env)
                         fn.idle.append(env)
@@ -319,6 +319,9 @@ class LocalRuntime:
 
     def _acquire(self, fn: _Function) -> ExecutionEnvironment:
         with self._lock:
+            reserved = fn.config.reserved_concurrency
+            if reserved is not None and fn.in_use >= reserved:
+                raise TooManyRequestsException(fn.config.name, reserved)
             env = fn.take_idle()
             while env is not None and not env.alive:  # died while frozen: forget it
                 fn.envs.discard(env)
@@ -366,7 +369,7 @@ class LocalRuntime:
         return env
 
     def _release(self, fn: _Function, env: ExecutionEnvironment, inv: Invocation | None) -> None:
-        reusable = (inv is not None and env.alive and env.init_error is None
+        reusable = (inv is not None and env.alive and env.init_failure is None
                     and inv.status not in ("timeout",) and inv.error_type != "Runtime.ExitError")
         with self._lock:
             fn.busy -= 1
@@ -388,8 +391,8 @@ class LocalRuntime:
         cold = env.invocations == 0 and env.init_type == "on-demand"
         init_lines = env.take_logs() if env.invocations == 0 else []
         trace = trace_header or new_trace_header()
-        if env.init_error is not None:
-            outcome = env.init_error
+        if env.init_failure is not None:
+            outcome = env.init_failure
             outcome.started_at = outcome.ended_at = time.time()
         else:
             nxt = NextInvocation(request_id=request_id, body=payload, deadline_ms=0,

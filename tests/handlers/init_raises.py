@@ -1,0 +1,5 @@
+raise RuntimeError("cannot connect at init")
+
+
+def handler(event, context):
+    return "never"
