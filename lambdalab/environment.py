@@ -90,7 +90,8 @@ def new_trace_header() -> str:
 
 def worker_command(client: str, handler: str) -> list[str]:
     module = "awslambdaric" if client == "awslambdaric" else "lambdalab.bootstrap"
-    return [sys.executable, "-m", module, handler]
+    guard = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+    return [*guard, sys.executable, "-m", module, handler]
 
 
 @dataclass
@@ -168,13 +169,9 @@ class Spawner:
         self._thread.join(timeout=2)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+# `setpriv --pdeathsig` (util-linux) sets PR_SET_PDEATHSIG before exec; unlike a preexec_fn it
+# keeps subprocess on its fast vfork path. lambdalab.bootstrap watches its parent itself.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 class ExecutionEnvironment:
@@ -260,7 +257,6 @@ class ExecutionEnvironment:
             cwd=str(self.config.code_dir), env=self.environ(),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()

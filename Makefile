@@ -1,0 +1,71 @@
+# Serverless Workbook: set up the course, open it, test it.
+# GNU make 3.81+ (the one macOS ships) is enough: no .ONESHELL, no $(file), no !=.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+CELL_TIMEOUT ?= 120
+
+# Jupyter refuses to start as root unless told; CI and many containers run as root.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# Empty folders are not in git: hand pytest only the ones a clone has.
+TEST_PATHS := $(wildcard tests notebooks)
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
+# The venv's kernelspec must win over a user-level `python3` kernel (~/.local/share/jupyter)
+# that may point at another Python (Jupyter only prefers the env when it owns the venv).
+export JUPYTER_PREFER_ENV_PATH := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test bench course clean distclean
+
+help: ## list the targets
+	@echo "Serverless Workbook. Targets:"
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) $(KERNEL) ## create .venv and install the course (fast when nothing changed)
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "Serverless Workbook needs Python 3.10 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.12 ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last successful install.
+# compat mode puts the project on sys.path with a plain .pth: the default editable finder
+# costs every new interpreter (every Lambda worker's cold start) tens of milliseconds.
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --disable-pip-version-check -q -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+# Register the venv's Python as the `python3` kernel so notebooks run inside the venv.
+$(KERNEL): $(STAMP)
+	$(VPY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Serverless Workbook)"
+	touch $@
+
+lab: setup ## open JupyterLab on notebooks/ (LAB_ARGS=--no-browser for extra flags)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
+
+test: setup ## check labs/ is in sync, then run tests/ and every notebook (solutions track)
+	$(VENV)/bin/lambdalab labs check
+	LAMBDALAB_TRACK=solutions $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
+	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) $(TEST_PATHS)
+
+bench: setup ## run the benchmarks (python -m bench)
+	$(VPY) -m bench
+
+course: setup ## execute every notebook to HTML in build/course/ (solutions track)
+	@mkdir -p build/course
+	@if [ -z "$(NOTEBOOKS)" ]; then echo "No notebooks in notebooks/ yet." >&2; exit 1; fi
+	LAMBDALAB_TRACK=solutions $(VENV)/bin/jupyter nbconvert --to html --execute \
+	  --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) --output-dir build/course $(NOTEBOOKS)
+
+clean: ## remove build/ and caches (keeps .venv)
+	rm -rf build .pytest_cache
+	find . \( -path ./$(VENV) -o -path ./.git \) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf $(VENV)

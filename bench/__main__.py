@@ -1,0 +1,6 @@
+"""`python -m bench`: every benchmark of the project, one table each."""
+
+from . import runtime_bench
+
+if __name__ == "__main__":
+    runtime_bench.main()

@@ -1,0 +1,115 @@
+"""Warm-invoke latency and cold-start Init Duration of the local runtime, beside their baselines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lambdalab.function import FunctionConfig
+from lambdalab.runtime import LocalRuntime
+
+from .table import print_table
+
+HANDLERS = Path(__file__).parent / "handlers"
+WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "2000"))
+COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "25"))
+
+_PIPE_WORKER = """
+import sys
+read, write = sys.stdin.buffer.readline, sys.stdout.buffer
+for line in iter(read, b""):
+    write.write(line); write.flush()
+"""
+
+
+def pipe_round_trips(n: int) -> list[float]:
+    """A bare request/response over pipes to a worker process: the floor for any IPC."""
+    proc = subprocess.Popen([sys.executable, "-c", _PIPE_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    samples = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            proc.stdin.write(b'{"event": {}}\n')
+            proc.stdin.flush()
+            proc.stdout.readline()
+            samples.append((time.perf_counter() - t0) * 1000)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    return samples
+
+
+def direct_calls(n: int) -> list[float]:
+    sys.path.insert(0, str(HANDLERS))
+    try:
+        import noop
+    finally:
+        sys.path.pop(0)
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        noop.handler({}, None)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def warm_invokes(n: int) -> list[float]:
+    with LocalRuntime() as rt:
+        rt.deploy(FunctionConfig(name="noop", code_dir=HANDLERS, handler="noop.handler", memory_mb=1769))
+        rt.invoke("noop", {})  # the cold start is not part of this table
+        samples = []
+        for _ in tqdm(range(n), desc="warm invokes", leave=False):
+            t0 = time.perf_counter()
+            inv = rt.invoke("noop", {})
+            samples.append((time.perf_counter() - t0) * 1000)
+            assert inv.ok and not inv.cold
+    return samples
+
+
+def init_durations(handler: str, n: int) -> list[float]:
+    samples = []
+    with LocalRuntime(idle_timeout_s=3600) as rt:
+        for i in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
+            rt.deploy(FunctionConfig(name="cold", code_dir=HANDLERS, handler=handler, memory_mb=1769))
+            inv = rt.invoke("cold", {})
+            assert inv.ok and inv.cold, inv.error
+            samples.append(inv.init_ms)
+    return samples
+
+
+def fresh_python(code: str, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def main() -> None:
+    print(f"Python {sys.version.split()[0]} on {os.cpu_count()} cores; {WARM_CALLS} warm calls, {COLD_STARTS} cold starts")
+    pipe = pipe_round_trips(WARM_CALLS)
+    direct = direct_calls(WARM_CALLS)
+    warm = warm_invokes(WARM_CALLS)
+    print_table("Warm invoke of a no-op handler (caller -> Runtime API -> awslambdaric -> handler -> caller), 1769 MB",
+                [("direct Python call", direct), ("bare pipe round trip to a worker", pipe),
+                 ("LocalRuntime.invoke, warm", warm)], baseline="bare pipe round trip to a worker")
+    boto = "import boto3; boto3.client('s3')"
+    rows = [
+        ("fresh `python -c pass` (spawn to exit)", fresh_python("pass", COLD_STARTS)),
+        ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
+        ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
+        ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
+    ]
+    print_table("Cold start: Init Duration beside a fresh interpreter doing the same imports",
+                rows, baseline="fresh `python -c pass` (spawn to exit)")
+    import statistics as st
+    d = dict(rows)
+    print(f"runtime overhead at p50: no-op {st.median(d['Init Duration: no-op handler']) - st.median(d['fresh `python -c pass` (spawn to exit)']):+.1f} ms, "
+          f"boto3 {st.median(d['Init Duration: boto3 + S3 client at init']) - st.median(d['fresh `python -c` boto3 + S3 client']):+.1f} ms "
+          f"(target <= 25 ms); warm p50 {st.median(warm):.3f} ms (target <= 1 ms)")
