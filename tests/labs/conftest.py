@@ -1,0 +1,58 @@
+"""Fixtures shared by the lab checks: which track to check, where its code is, a live runtime.
+
+The checks run against `$LAMBDALAB_TRACK` (`labs`, the learner's code, by default;
+`solutions` in CI); `lambdalab.checks.check` sets it for the pytest run it starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from lambdalab.checks import resolve_track
+from lambdalab.labs import find_root
+from lambdalab.records import Invocation
+from lambdalab.runtime import LocalRuntime
+
+
+@pytest.fixture(scope="session")
+def track() -> str:
+    """"labs" or "solutions", from $LAMBDALAB_TRACK."""
+    return resolve_track()
+
+
+@pytest.fixture(scope="session")
+def lab_dir(track: str) -> Callable[[str], Path]:
+    """lab_dir("hello") -> <root>/<track>/hello (which must exist)."""
+    root = find_root()
+
+    def locate(lab: str) -> Path:
+        path = root / track / lab
+        if not path.is_dir():
+            pytest.fail(f"{track}/{lab}/ does not exist under {root}", pytrace=False)
+        return path
+
+    return locate
+
+
+@pytest.fixture
+def runtime() -> Iterator[LocalRuntime]:
+    """A fresh LocalRuntime per check, closed (its environments stopped) afterwards."""
+    with LocalRuntime() as rt:
+        yield rt
+
+
+@pytest.fixture
+def invoke(runtime: LocalRuntime) -> Callable[[str, object], Invocation]:
+    """invoke(function, event) -> the Invocation; the check fails with the handler's own error
+    (e.g. "NotImplementedError: Exercise 'greeting' ...") when the invocation failed."""
+
+    def call(function: str, event: object) -> Invocation:
+        inv = runtime.invoke(function, event)
+        if not inv.ok:
+            pytest.fail(f"{inv.error_type}: {inv.error.get('errorMessage', '')}", pytrace=False)
+        return inv
+
+    return call
