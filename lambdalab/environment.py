@@ -25,11 +25,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .cpu import CpuLimit, NoLimit
 from .function import FunctionConfig
 from .runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
+
+if TYPE_CHECKING:
+    from .snapstart import SnapshotTemplate
 
 # Lambda gives INIT 10 s on on-demand functions before it fails the environment.
 INIT_LIMIT_S = 10.0
@@ -174,13 +177,54 @@ class Spawner:
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
+def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path, log_stream: str,
+                       init_type: str, extra: dict[str, str]) -> dict[str, str]:
+    """The variables Lambda gives a worker, then the runtime's extras, then the function's own."""
+    c = config
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "HOME": str(tmpdir),  # so boto3 never reads the learner's real ~/.aws
+        "TMPDIR": str(tmpdir),
+        "PYTHONPATH": str(c.code_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(c.code_dir),
+        "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+        "_HANDLER": c.handler,
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": c.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+        "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_REGION": c.region,
+        "AWS_DEFAULT_REGION": c.region,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        # No instance metadata service here: never let the SDK look for one off-box.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # Without a local cloud, SDK calls fail fast on a closed loopback port instead of
+        # reaching a real AWS account.
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": "ASIALOCALLAMBDALAB00",
+        "AWS_SECRET_ACCESS_KEY": "lambdalab-local-secret",
+        "AWS_SESSION_TOKEN": "lambdalab-local-session",
+    }
+    env.update(extra)
+    env.update(c.environment)
+    return env
+
+
 class ExecutionEnvironment:
     """A worker process plus everything Lambda gives it; serves one invocation at a time."""
 
     def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
                  cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
-                 init_type: str = "on-demand"):
+                 init_type: str = "on-demand", template: "SnapshotTemplate | None" = None):
         self.config = config
+        self.template = template
         self.client = client
         self.init_type = init_type
         self.id = uuid.uuid4().hex
@@ -211,53 +255,23 @@ class ExecutionEnvironment:
 
     # -- environment variables -------------------------------------------------------------
     def environ(self) -> dict[str, str]:
-        c = self.config
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "HOME": str(self.tmpdir),  # so boto3 never reads the learner's real ~/.aws
-            "TMPDIR": str(self.tmpdir),
-            "PYTHONPATH": str(c.code_dir),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LAMBDA_TASK_ROOT": str(c.code_dir),
-            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
-            "_HANDLER": c.handler,
-            "AWS_LAMBDA_RUNTIME_API": self.server.address,
-            "AWS_LAMBDA_FUNCTION_NAME": c.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": self.init_type,
-            "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
-            "AWS_REGION": c.region,
-            "AWS_DEFAULT_REGION": c.region,
-            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            # No instance metadata service here: never let the SDK look for one off-box.
-            "AWS_EC2_METADATA_DISABLED": "true",
-            # Without a local cloud, SDK calls fail fast on a closed loopback port instead of
-            # reaching a real AWS account.
-            "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
-            "AWS_ACCESS_KEY_ID": "ASIALOCALLAMBDALAB00",
-            "AWS_SECRET_ACCESS_KEY": "lambdalab-local-secret",
-            "AWS_SESSION_TOKEN": "lambdalab-local-session",
-        }
-        env.update(self._extra_env)
-        env.update(c.environment)
-        return env
+        return lambda_environment(self.config, runtime_api=self.server.address, tmpdir=self.tmpdir,
+                                  log_stream=self.log_stream, init_type=self.init_type, extra=self._extra_env)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Spawn the worker and wait until it asks for its first event (or fails init)."""
         self.state = "initializing"
         t0 = time.perf_counter()
-        self.proc = self._spawner.spawn(
-            args=worker_command(self.client, self.config.handler),
-            cwd=str(self.config.code_dir), env=self.environ(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        if self.template is not None:  # a restore: fork the initialised template
+            self.proc = self.template.fork(self.environ())
+        else:
+            self.proc = self._spawner.spawn(
+                args=worker_command(self.client, self.config.handler),
+                cwd=str(self.config.code_dir), env=self.environ(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         os.set_blocking(self.proc.stdout.fileno(), False)
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()
@@ -435,6 +449,9 @@ class ExecutionEnvironment:
         self.drain_logs()
         p.finish(Outcome("error", body=body, error_type=error_type))
         return 202
+
+    def restore_error(self, body: bytes, error_type: str | None) -> int:
+        return self.init_error(body, error_type or "Runtime.AfterRestoreError")
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
         self.drain_logs()

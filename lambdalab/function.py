@@ -41,6 +41,7 @@ class FunctionConfig:
     region: str = REGION
     account_id: str = ACCOUNT_ID
     role_arn: str | None = None
+    snap_start: bool = False  # new environments are forked from an initialised template
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code_dir", Path(self.code_dir).resolve())

@@ -14,6 +14,7 @@ _REPORT = re.compile(
     r"Memory Size: (?P<memory>\d+) MB\t"
     r"Max Memory Used: (?P<used>\d+) MB\t"
     r"(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?"
+    r"(?:Restore Duration: (?P<restore>\d+\.\d{2}) ms\t)?"
     r"(?:Status: (?P<status>\w+)\t(?:Error Type: (?P<error_type>[\w.]+)\t)?)?$"
 )
 
@@ -30,6 +31,7 @@ class Report:
     init_ms: float | None = None
     status: str | None = None  # None on success; "timeout" or "error" otherwise
     error_type: str | None = None
+    restore_ms: float | None = None  # snapshot-restore starts (SnapStart) instead of an init
 
     def __str__(self) -> str:
         line = (
@@ -41,6 +43,8 @@ class Report:
         )
         if self.init_ms is not None:
             line += f"Init Duration: {self.init_ms:.2f} ms\t"
+        if self.restore_ms is not None:
+            line += f"Restore Duration: {self.restore_ms:.2f} ms\t"
         if self.status:
             line += f"Status: {self.status}\t"
             if self.error_type:
@@ -59,6 +63,7 @@ class Report:
             memory_mb=int(m["memory"]),
             max_memory_used_mb=int(m["used"]),
             init_ms=float(m["init"]) if m["init"] else None,
+            restore_ms=float(m["restore"]) if m["restore"] else None,
             status=m["status"],
             error_type=m["error_type"],
         )
@@ -87,6 +92,7 @@ class Invocation:
     error: dict | None = None  # Lambda's error payload: errorMessage, errorType, requestId, stackTrace
     function_error: str | None = None  # "Unhandled" when the function failed, as the Invoke API reports it
     init_ms: float | None = None
+    restore_ms: float | None = None
     duration_ms: float = 0.0
     billed_ms: int = 0
     max_memory_used_mb: int = 0
@@ -114,6 +120,7 @@ class Invocation:
             memory_mb=self.memory_mb,
             max_memory_used_mb=self.max_memory_used_mb,
             init_ms=self.init_ms,
+            restore_ms=self.restore_ms,
             status=self.status,
             error_type=self.error_type if self.status == "error" else None,
         )

@@ -24,12 +24,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from .cpu import CpuController
-from .environment import ExecutionEnvironment, Outcome, Spawner, iso_now, new_trace_header, now_ms
+from .environment import (ExecutionEnvironment, Outcome, Spawner, iso_now, lambda_environment,
+                          new_trace_header, worker_command)
 from .errors import (InvalidParameterValueException, RequestTooLargeException,
                      ResourceNotFoundException, TooManyRequestsException)
 from .function import FunctionConfig
 from .records import Invocation, Report, billed_ms
 from .runtime_api import NextInvocation
+from .snapstart import SnapshotTemplate
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
@@ -109,6 +111,8 @@ class _Function:
         self.starting = 0
         self.records: list[Invocation] = []
         self.event_config = EventInvokeConfig()
+        self.template: SnapshotTemplate | None = None  # for snap_start functions
+        self.template_lock = threading.Lock()
         self.queue: deque[AsyncEvent] = deque()
         self.async_workers = 0
         self.async_events: list[AsyncEvent] = []
@@ -204,6 +208,7 @@ class LocalRuntime:
                 retired = self._retire(old, lambda env: True)
         if old is not None:
             self._destroy_later(retired)
+            self._drop_template(old)
         self.set_provisioned_concurrency(config.name, config.provisioned_concurrency)
         return config
 
@@ -225,6 +230,14 @@ class LocalRuntime:
                 raise ResourceNotFoundException(f"Function not found: {name}")
             retired = self._retire(fn, lambda env: True)
         self._destroy_later(retired)
+        self._drop_template(fn)
+
+    @staticmethod
+    def _drop_template(fn: _Function) -> None:
+        with fn.template_lock:
+            template, fn.template = fn.template, None
+        if template is not None:
+            template.close()  # its forked environments die with it (PR_SET_PDEATHSIG)
 
     def set_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         """Reserve (and cap) a function's concurrency; None removes the reservation. Keeps warm environments."""
@@ -362,11 +375,34 @@ class LocalRuntime:
         extra = dict(self.extra_env)
         if self.credentials is not None:
             extra.update(self.credentials(config))
+        template = None
+        if config.snap_start:
+            template = self._template(config, extra)
+            init_type = "snap-start"
         env = ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
                                    cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
-                                   extra_env=extra, init_type=init_type)
+                                   extra_env=extra, init_type=init_type, template=template)
         env.start()
         return env
+
+    def _template(self, config: FunctionConfig, extra: dict[str, str]) -> SnapshotTemplate:
+        """The function's initialised template, made on first need (like publishing a SnapStart version)."""
+        fn = self._fn(config.name)
+        with fn.template_lock:
+            if fn.template is None or fn.template.proc.poll() is not None:
+                import tempfile
+                from pathlib import Path
+                tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
+                env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
+                                         init_type="snap-start", extra=extra)
+                prefix = worker_command(self.client, config.handler)[:-3]
+                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
+            return fn.template
+
+    def template_init_ms(self, name: str) -> float | None:
+        """How long the snapshot template's INIT took (None until a snap_start function first scales)."""
+        fn = self._fn(name)
+        return fn.template.init_ms if fn.template else None
 
     def _release(self, fn: _Function, env: ExecutionEnvironment, inv: Invocation | None) -> None:
         reusable = (inv is not None and env.alive and env.init_failure is None
@@ -388,7 +424,7 @@ class LocalRuntime:
              attempt: int) -> Invocation:
         config = env.config
         request_id = str(uuid.uuid4())
-        cold = env.invocations == 0 and env.init_type == "on-demand"
+        cold = env.invocations == 0 and env.init_type != "provisioned-concurrency"
         init_lines = env.take_logs() if env.invocations == 0 else []
         trace = trace_header or new_trace_header()
         if env.init_failure is not None:
@@ -414,7 +450,11 @@ class LocalRuntime:
                          ended_at=outcome.ended_at, architecture=config.architecture,
                          attempt=attempt, trace_id=trace,
                          provisioned=env.init_type == "provisioned-concurrency")
-        inv.init_ms = round(env.init_ms, 2) if cold and env.init_ms is not None else None
+        if cold and env.init_ms is not None:
+            if env.template is not None:
+                inv.restore_ms = round(env.init_ms, 2)
+            else:
+                inv.init_ms = round(env.init_ms, 2)
         inv.duration_ms = round(outcome.duration_ms, 2)
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
@@ -699,6 +739,8 @@ class LocalRuntime:
             self._logs_cv.notify_all()
         self._shipper.join(timeout=5)
         list(self._janitor.map(lambda e: e.destroy(), envs))
+        for fn in self._functions.values():
+            self._drop_template(fn)
         self._janitor.shutdown(wait=True)
         self._monitor.join(timeout=2)
         self._spawner.close()

@@ -37,6 +37,7 @@ class RuntimeAPIHandler(Protocol):
     def invocation_response(self, request_id: str, body: bytes, content_type: str) -> int: ...
     def invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> int: ...
     def init_error(self, body: bytes, error_type: str | None) -> int: ...
+    def restore_error(self, body: bytes, error_type: str | None) -> int: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,6 +65,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self.path == f"{PREFIX}/restore/next":  # a snapshot-restored runtime is ready to run its hooks
+            self._reply(200, {})
+            return
         if self.path != f"{PREFIX}/invocation/next":
             self._reply(404, {"errorMessage": f"unknown path {self.path}", "errorType": "InvalidRequest"})
             return
@@ -90,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server.api
         if self.path == f"{PREFIX}/init/error":
             status = api.init_error(body, error_type)
+        elif self.path == f"{PREFIX}/restore/error":
+            status = api.restore_error(body, error_type)
         elif m := _INVOCATION.match(self.path):
             if m["what"] == "response":
                 status = api.invocation_response(m["id"], body, self.headers.get("Content-Type", "application/json"))

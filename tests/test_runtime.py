@@ -485,3 +485,48 @@ def test_cli_invoke_failure_and_bad_arguments(tmp_path):
     assert out.returncode == 0 and json.loads(out.stdout) == {"a": 1}
     out = run_cli("invoke", str(HANDLERS), "--handler", "basic.counter", "--repeat", "0")
     assert out.returncode == 2 and "must be >= 1" in out.stderr
+
+
+# -- snapshot-restore starts (SnapStart) ---------------------------------------------------------
+
+def test_snap_start_forks_environments_from_one_initialised_template(rt):
+    rt.deploy(fn("snap", "snap.handler", snap_start=True))
+    with ThreadPoolExecutor(3) as pool:
+        invs = list(pool.map(lambda _: rt.invoke("snap", {"seconds": 0}), range(3)))
+    assert all(i.ok and i.cold for i in invs), [i.error for i in invs]
+    assert all(i.init_ms is None and i.restore_ms is not None for i in invs)
+    results = [i.result for i in invs]
+    assert len({r["pid"] for r in results}) == len({i.environment_id for i in invs})
+    assert len({r["init_token"] for r in results}) == 1  # INIT ran once, in the template
+    assert all(r["init_pid"] != r["pid"] for r in results)
+    assert all(r["restored_token"] for r in results)  # after-restore hooks ran in each environment
+    assert all(r["init_type"] == "snap-start" for r in results)
+    assert rt.template_init_ms("snap") > 0
+    report = Report.parse(invs[0].log_lines[-1])
+    assert report.restore_ms == invs[0].restore_ms and report.init_ms is None
+    assert "Restore Duration: " in invs[0].log_lines[-1]
+    assert invs[0].billed_ms == math.ceil(invs[0].duration_ms)
+
+
+def test_on_demand_environments_each_run_init(rt):
+    rt.deploy(fn("nosnap", "snap.handler"))
+    with ThreadPoolExecutor(2) as pool:
+        invs = list(pool.map(lambda _: rt.invoke("nosnap", {}), range(2)))
+    if invs[0].environment_id != invs[1].environment_id:
+        assert invs[0].result["init_token"] != invs[1].result["init_token"]
+    assert all(i.result["init_pid"] == i.result["pid"] for i in invs)
+
+
+def test_snap_start_init_error_is_reported_like_lambda(rt):
+    rt.deploy(fn("snapfail", "missing_module.handler", snap_start=True))
+    inv = rt.invoke("snapfail", {})
+    assert inv.error["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_snap_start_template_and_forks_die_with_the_runtime():
+    rt = LocalRuntime(cpu_limit=False)
+    rt.deploy(fn("snapo", "snap.handler", snap_start=True))
+    rt.invoke("snapo", {})
+    pids = rt.worker_pids() + [rt._functions["snapo"].template.proc.pid]
+    rt.close()
+    assert all(gone(p) for p in pids)
