@@ -6,7 +6,6 @@ Imports are lazy so that a worker process (which imports `lambdalab.bootstrap`) 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -20,7 +19,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "object":  # no typing import: workers import this package
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'lambdalab' has no attribute {name!r}")

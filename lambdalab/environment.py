@@ -437,8 +437,9 @@ class ExecutionEnvironment:
             return 400
         self.drain_logs()
         if len(body) > MAX_RESPONSE_BYTES:
-            p.finish(Outcome("too_large", body=body[:0], error_type="Function.ResponseSizeTooLarge"))
-            return 413
+            # Accepted all the same: runtime clients exit on any other answer, and Lambda keeps the environment.
+            p.finish(Outcome("too_large", body=b"", error_type="Function.ResponseSizeTooLarge"))
+            return 202
         p.finish(Outcome("response", body=body, content_type=content_type))
         return 202
 

@@ -6,6 +6,7 @@ protocol, which the execution environment implements.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -17,6 +18,9 @@ PREFIX = "/2018-06-01/runtime"
 _INVOCATION = re.compile(rf"^{PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
 # Lambda's limit on the payload a function returns (synchronous invocations).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# awslambdaric sends the X-Ray cause of an error as a header of up to 1 MiB (a deep
+# RecursionError's stack is ~100 KB); http.server refuses header lines over 64 KiB.
+http.client._MAXLINE = max(http.client._MAXLINE, 2 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if status == 202:
             self._reply(202, {"status": "OK"})
-        elif status == 413:
-            self._reply(413, {"errorMessage": "Exceeded maximum allowed payload size", "errorType": "RequestEntityTooLarge"})
         else:
             self._reply(status, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"})
 

@@ -530,3 +530,53 @@ def test_snap_start_template_and_forks_die_with_the_runtime():
     pids = rt.worker_pids() + [rt._functions["snapo"].template.proc.pid]
     rt.close()
     assert all(gone(p) for p in pids)
+
+
+def test_deep_recursion_error_with_a_huge_xray_cause_header(rt):
+    rt.deploy(fn("deep", "basic.recurse"))
+    inv = rt.invoke("deep", {})
+    assert inv.error["errorType"] == "RecursionError"
+    assert rt.invoke("deep", {}).environment_id == inv.environment_id  # the worker survived
+
+
+def test_oversize_response_keeps_the_environment(rt):
+    rt.deploy(fn("big2", "basic.huge_response", memory_mb=256))
+    first = rt.invoke("big2", {})
+    second = rt.invoke("big2", {})
+    assert first.error_type == second.error_type == "Function.ResponseSizeTooLarge"
+    assert second.environment_id == first.environment_id and not second.cold
+
+
+# -- the project's own runtime client (for machines without awslambdaric) -------------------------
+
+def _normalise(inv) -> dict:
+    """What a caller and a log reader see, with ids, times and memory taken out."""
+    def clean(text: str) -> str:
+        text = text.replace(inv.request_id, "<id>")
+        text = re.sub(r"\d+\.\d\d ms", "<ms>", text)
+        text = re.sub(r"\d+ ms", "<ms>", text)
+        text = re.sub(r"Max Memory Used: \d+ MB", "Max Memory Used: <mb>", text)
+        text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "<time>", text)
+        return re.sub(r"\[\$LATEST\][0-9a-f]{32}", "[$LATEST]<env>", text)
+    result = inv.result
+    if isinstance(result, dict):
+        result = {k: (clean(v) if isinstance(v, str) else v) for k, v in result.items()
+                  if k not in ("pid", "remaining")}
+    error = json.loads(clean(json.dumps(inv.error))) if inv.error else None
+    return {"ok": inv.ok, "result": result, "error": error, "status": inv.status,
+            "logs": [clean(line) for line in inv.log_lines]}
+
+
+@pytest.mark.parametrize("handler,event", [
+    ("basic.counter", {}), ("basic.context_fields", {}), ("basic.fail", {"why": "x"}),
+    ("basic.unserialisable", {}), ("basic.echo", {"a": [1, "é", None]}), ("basic.trace", {}),
+    ("missing_module.handler", {}), ("basic.nope", {}), ("broken_syntax.handler", {}),
+])
+def test_bootstrap_client_behaves_like_awslambdaric(handler, event):
+    seen = {}
+    for client in ("awslambdaric", "bootstrap"):
+        with LocalRuntime(cpu_limit=False, client=client) as runtime:
+            runtime.deploy(fn("same", handler, timeout_s=5))
+            seen[client] = _normalise(runtime.invoke("same", event,
+                                                     trace_header="Root=1-00000000-000000000000000000000000;Sampled=0"))
+    assert seen["bootstrap"] == seen["awslambdaric"]

@@ -104,3 +104,9 @@ def trace(event, context):
 def echo(event, context):
     print(json.dumps(event))
     return event
+
+
+def recurse(event, context):
+    def down(n):
+        return down(n + 1)
+    return down(0)
