@@ -88,6 +88,20 @@ def lab_names(root: Path) -> list[str]:
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and not _ignored_name(p.name))
 
 
+def exercise_labs(root: Path) -> list[str]:
+    """The labs with at least one solution block: the ones a learner works on and a check covers.
+
+    The others hold demo handlers a lesson runs as they are; they are copied to labs/ too."""
+    found = []
+    for lab in lab_names(root):
+        for path in sorted((root / "solutions" / lab).rglob("*.py")):
+            blocks, _ = parse_blocks(path.read_text(), str(path))
+            if blocks:
+                found.append(lab)
+                break
+    return found
+
+
 # --- markers -------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from lambdalab.checks import CheckReport, CheckResult, UnknownLabError
 from lambdalab.labs import Block, LabsError
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_LABS = labs.lab_names(ROOT)
+REAL_LABS = labs.exercise_labs(ROOT)
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> None:
@@ -543,6 +543,12 @@ def test_report_html_is_escaped_and_hides_hints_of_passing_checks():
 
 
 # --- every real lab: solutions pass, untouched labs fail --------------------------------------
+
+
+def test_every_exercise_lab_has_checks():
+    assert REAL_LABS, "no lab with solution markers found"
+    missing = [lab for lab in REAL_LABS if not (ROOT / "tests" / "labs" / f"test_{lab}.py").is_file()]
+    assert missing == [], f"labs without tests/labs/test_<lab>.py: {missing}"
 
 
 @pytest.mark.slow
