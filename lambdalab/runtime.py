@@ -75,7 +75,7 @@ class EventInvokeConfig:
 class AsyncEvent:
     """One event in a function's asynchronous queue; it ends succeeded or dead-lettered."""
 
-    id: str
+    id: str  # the request id of every attempt: Lambda's retries keep it
     function_name: str
     event: Any
     payload: bytes
@@ -321,11 +321,13 @@ class LocalRuntime:
         return self._invoke(self._fn(name), event, payload, "RequestResponse", trace_header, client_context)
 
     def _invoke(self, fn: _Function, event: Any, payload: bytes, invocation_type: str,
-                trace_header: str | None, client_context: str | None, attempt: int = 1) -> Invocation:
+                trace_header: str | None, client_context: str | None, attempt: int = 1,
+                request_id: str | None = None) -> Invocation:
         env = self._acquire(fn)
         inv = None
         try:
-            inv = self._run(fn, env, event, payload, invocation_type, trace_header, client_context, attempt)
+            inv = self._run(fn, env, event, payload, invocation_type, trace_header, client_context, attempt,
+                            request_id or str(uuid.uuid4()))
             return inv
         finally:
             self._release(fn, env, inv)
@@ -421,9 +423,8 @@ class LocalRuntime:
 
     def _run(self, fn: _Function, env: ExecutionEnvironment, event: Any, payload: bytes,
              invocation_type: str, trace_header: str | None, client_context: str | None,
-             attempt: int) -> Invocation:
+             attempt: int, request_id: str) -> Invocation:
         config = env.config
-        request_id = str(uuid.uuid4())
         cold = env.invocations == 0 and env.init_type != "provisioned-concurrency"
         init_lines = env.take_logs() if env.invocations == 0 else []
         trace = trace_header or new_trace_header()
@@ -565,7 +566,7 @@ class LocalRuntime:
             return
         try:
             inv = self._invoke(fn, item.event, item.payload, "Event", item.trace_header, None,
-                               attempt=item.attempts + 1)
+                               attempt=item.attempts + 1, request_id=item.id)
         except TooManyRequestsException:
             # Lambda keeps throttled events queued and retries them (for up to six hours).
             item.throttles += 1

@@ -356,6 +356,7 @@ def test_async_retries_twice_then_dead_letters(rt):
     assert ev.wait(10)
     assert ev.state == "dead-lettered" and ev.attempts == 3
     assert [i.attempt for i in ev.invocations] == [1, 2, 3]
+    assert {i.request_id for i in ev.invocations} == {ev.id}  # retries keep the request id
     (record,) = failures
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
