@@ -1,0 +1,21 @@
+# Generated from solutions/lesson03/scratch.py by `lambdalab labs build`. This copy is yours: edit it.
+# Replace each `raise NotImplementedError` with your code, then run `lambdalab check lesson03`.
+# `lambdalab labs build` never overwrites your edits (unless you pass --force).
+"""Lesson 03 demo: /tmp belongs to one execution environment.
+
+Each environment has its own temporary directory (`tempfile.gettempdir()`: /tmp on Lambda,
+TMPDIR here). Files written there are still present for the next invocation in the same
+environment, invisible to every other environment, and gone when the environment is.
+"""
+
+import os
+import tempfile
+import time
+
+
+def lambda_handler(event, context):
+    scratch = tempfile.gettempdir()
+    with open(os.path.join(scratch, f"{context.aws_request_id[:8]}.txt"), "w") as f:
+        f.write(str(event))
+    time.sleep(event.get("hold_ms", 0) / 1000)  # lets a caller make requests overlap
+    return {"tmp": scratch, "files": sorted(os.listdir(scratch))}
