@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import selectors
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -123,9 +125,21 @@ class RuntimeAPIServer(ThreadingHTTPServer):
     def __init__(self, api: RuntimeAPIHandler):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.api = api
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="runtime-api", daemon=True)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="runtime-api", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        # Like serve_forever, but woken by a pipe instead of polling: closing an environment
+        # must not wait for a poll interval (a notebook closes dozens at once).
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj == self._wake_r:
+                        return
+                    self._handle_request_noblock()
 
     def handle_error(self, request, client_address) -> None:
         pass  # a worker killed mid-request resets its connection; that is reported elsewhere
@@ -136,6 +150,8 @@ class RuntimeAPIServer(ThreadingHTTPServer):
         return f"{host}:{port}"
 
     def close(self) -> None:
-        self.shutdown()
-        self.server_close()
+        os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
+        self.server_close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
