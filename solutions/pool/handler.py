@@ -1,0 +1,32 @@
+"""Lab `pool`: a handler that survives a burst, by connecting once per environment through the proxy.
+
+The function's environment holds two addresses, as an RDS database with an RDS Proxy would:
+DATABASE_URL, the PostgreSQL server itself, and PROXY_URL, the connection pooler in front of
+it (pgbouncer in transaction pooling mode, the local stand-in for RDS Proxy). The server takes
+only a few connections; the proxy takes hundreds and shares a few server connections among
+them, lending one to a client for the length of a transaction.
+"""
+
+import os
+
+import psycopg
+
+# BEGIN SOLUTION connect_at_init
+# Open one connection to the proxy, at init, and name it `conn`.
+# The proxy's address is in os.environ["PROXY_URL"]. Pass autocommit=True, and
+# prepare_threshold=None: a transaction pool hands each transaction to any server
+# connection, so it cannot keep psycopg's prepared statements for you.
+conn = psycopg.connect(os.environ["PROXY_URL"], autocommit=True, prepare_threshold=None, connect_timeout=5)
+# END SOLUTION
+
+
+def lambda_handler(event, context):
+    work_s = float(event.get("work_s", 0.2))
+    # One transaction: the proxy lends this client a server connection until it commits.
+    with conn.transaction():
+        server_pid, _ = conn.execute("SELECT pg_backend_pid(), pg_sleep(%s)", (work_s,)).fetchone()
+    return {
+        "server_pid": server_pid,  # the server process that ran the query (the pool's)
+        "connection": conn.info.backend_pid,  # this client connection's id (pgbouncer makes it up)
+        "port": conn.info.port,  # where `conn` points: the proxy's port, or the server's
+    }
