@@ -130,6 +130,13 @@ class _Function:
         return self.idle.pop() if self.idle else None
 
 
+def _same_environment(a: FunctionConfig, b: FunctionConfig) -> bool:
+    """Whether an environment made for `a` may serve `b`: concurrency settings don't change its code or limits."""
+    def strip(c: FunctionConfig) -> FunctionConfig:
+        return replace(c, reserved_concurrency=None, provisioned_concurrency=0)
+    return strip(a) == strip(b)
+
+
 _live_runtimes: "weakref.WeakSet[LocalRuntime]" = weakref.WeakSet()
 
 
@@ -411,7 +418,7 @@ class LocalRuntime:
                     and inv.status not in ("timeout",) and inv.error_type != "Runtime.ExitError")
         with self._lock:
             fn.busy -= 1
-            current = self._functions.get(fn.config.name) is fn and env.config == fn.config
+            current = self._functions.get(fn.config.name) is fn and _same_environment(env.config, fn.config)
             if reusable and current and not self._closed.is_set():
                 env.freeze()
                 env.state = "idle"

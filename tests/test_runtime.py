@@ -331,6 +331,17 @@ def test_provisioned_concurrency(rt):
     assert all(e.init_type == "on-demand" for e in rt.environments("warm"))
 
 
+def test_concurrency_settings_keep_warm_environments(rt):
+    rt.deploy(fn("keep", "basic.counter"))
+    first = rt.invoke("keep", {})
+    rt.set_reserved_concurrency("keep", 5)
+    second = rt.invoke("keep", {})
+    rt.set_reserved_concurrency("keep", None)
+    third = rt.invoke("keep", {})
+    assert first.environment_id == second.environment_id == third.environment_id
+    assert third.result["invocations"] == 3
+
+
 def test_redeploy_retires_old_environments(rt):
     rt.deploy(fn("v", "basic.counter"))
     first = rt.invoke("v", {})
