@@ -1,0 +1,93 @@
+# Generated from solutions/router/handler.py by `lambdalab labs build`. This copy is yours: edit it.
+# Replace each `raise NotImplementedError` with your code, then run `lambdalab check router`.
+# `lambdalab labs build` never overwrites your edits (unless you pass --force).
+"""Lab `router`: one function behind six triggers: tell the events apart and summarise each.
+
+A function wired to several triggers receives events of different shapes, and nothing in an
+event says "I came from S3" in one agreed place. `event_source(event)` recognises each kind by
+its shape; one summariser per kind picks out what matters; the handler prints the summary and
+returns it (an HTTP caller receives it as the JSON body of a 200 response).
+
+What each kind looks like, and the summary to return for it:
+
+- "s3": Records[0]["eventSource"] == "aws:s3"
+    {"source": "s3", "objects": ["<bucket>/<key>", ...]}
+- "sqs": Records[0]["eventSource"] == "aws:sqs"
+    {"source": "sqs", "queue": "<queue name>", "bodies": [<body>, ...]}
+- "dynamodb": Records[0]["eventSource"] == "aws:dynamodb"
+    {"source": "dynamodb", "table": "<table name>",
+     "changes": [{"event": "INSERT", "keys": {"id": "order-42"}}, ...]}
+- "schedule": "source" is "aws.events" and "detail-type" is "Scheduled Event"
+    {"source": "schedule", "rule": "<rule name>", "time": <time>}
+- "eventbridge": any other event with "source" and "detail-type"
+    {"source": "eventbridge", "from": <source>, "detail_type": <detail-type>, "detail": <detail>}
+- "http": "requestContext" holds "http" (API Gateway HTTP API, payload format 2.0)
+    {"source": "http", "method": "GET", "path": <rawPath>,
+     "query": <queryStringParameters, or {}>, "body": <body, or None>}
+
+Anything else (another service's event, an empty "Records" list, a list, a string) raises
+`UnknownEventError` whose message says what the event was: its sorted top-level keys for an
+object ("unknown event with keys ['hello']"), its type otherwise ("unknown event: a list").
+
+Lists in a summary keep the order of the records. S3 keys arrive URL-encoded ("my+photo.jpg"
+for "my photo.jpg"): decode them with `urllib.parse.unquote_plus`. Queue and table names come
+from each record's "eventSourceARN"; DynamoDB keys lose their type tags ({"id": {"S": "a"}}
+becomes {"id": "a"}); a schedule's rule name ends its ARN in "resources" (".../rule/<name>").
+"""
+
+import json
+from urllib.parse import unquote_plus
+
+
+class UnknownEventError(ValueError):
+    """The event is not one of the six kinds this router knows."""
+
+
+def event_source(event):
+    """ "s3", "sqs", "dynamodb", "schedule", "eventbridge" or "http"; UnknownEventError otherwise."""
+    # TODO(detect): Return which kind of event this is, by the rules in the table at the top of this file;
+    # raise UnknownEventError (saying what the event was) for anything else.
+    raise NotImplementedError("Exercise 'detect' in labs/router/handler.py: Return which kind of event this is, by the rules in the table at the top of this file; raise UnknownEventError (saying what the event was) for anything else.")
+
+
+def summarise_s3(event):
+    # TODO(s3): {"source": "s3", "objects": ["<bucket>/<key>" for each record]}, each key decoded with unquote_plus.
+    raise NotImplementedError("Exercise 's3' in labs/router/handler.py: {\"source\": \"s3\", \"objects\": [\"<bucket>/<key>\" for each record]}, each key decoded with unquote_plus.")
+
+
+def summarise_sqs(event):
+    # TODO(sqs): {"source": "sqs", "queue": the queue's name (the last part of a record's eventSourceARN),
+    # "bodies": [each record's body, as it came]}.
+    raise NotImplementedError("Exercise 'sqs' in labs/router/handler.py: {\"source\": \"sqs\", \"queue\": the queue's name (the last part of a record's eventSourceARN), \"bodies\": [each record's body, as it came]}.")
+
+
+def summarise_dynamodb(event):
+    # TODO(dynamodb): {"source": "dynamodb", "table": the table's name (eventSourceARN is arn:...:table/<name>/stream/...),
+    # "changes": [{"event": eventName, "keys": dynamodb.Keys without type tags} for each record]}.
+    raise NotImplementedError("Exercise 'dynamodb' in labs/router/handler.py: {\"source\": \"dynamodb\", \"table\": the table's name (eventSourceARN is arn:...:table/<name>/stream/...), \"changes\": [{\"event\": eventName, \"keys\": dynamodb.Keys without type tags} for each record]}.")
+
+
+def summarise_eventbridge(event):
+    # TODO(eventbridge): {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"], "detail": event["detail"]}.
+    raise NotImplementedError("Exercise 'eventbridge' in labs/router/handler.py: {\"source\": \"eventbridge\", \"from\": event[\"source\"], \"detail_type\": event[\"detail-type\"], \"detail\": event[\"detail\"]}.")
+
+
+def summarise_schedule(event):
+    # TODO(schedule): {"source": "schedule", "rule": the rule's name (the end of the ARN in resources[0]), "time": event["time"]}.
+    raise NotImplementedError("Exercise 'schedule' in labs/router/handler.py: {\"source\": \"schedule\", \"rule\": the rule's name (the end of the ARN in resources[0]), \"time\": event[\"time\"]}.")
+
+
+def summarise_http(event):
+    # TODO(http): {"source": "http", "method": requestContext.http.method, "path": rawPath,
+    # "query": queryStringParameters (or {} when absent), "body": body (or None when absent)}.
+    raise NotImplementedError("Exercise 'http' in labs/router/handler.py: {\"source\": \"http\", \"method\": requestContext.http.method, \"path\": rawPath, \"query\": queryStringParameters (or {} when absent), \"body\": body (or None when absent)}.")
+
+
+SUMMARISERS = {"s3": summarise_s3, "sqs": summarise_sqs, "dynamodb": summarise_dynamodb,
+               "eventbridge": summarise_eventbridge, "schedule": summarise_schedule, "http": summarise_http}
+
+
+def lambda_handler(event, context):
+    summary = SUMMARISERS[event_source(event)](event)
+    print(json.dumps(summary))
+    return summary

@@ -1,0 +1,18 @@
+"""A job that takes `work_ms` milliseconds (default 300) and fails when the event says "fail".
+
+Lesson 01 calls it synchronously and asynchronously to show who waits, who retries, and what
+the caller gets back.
+"""
+
+import time
+
+
+class JobFailed(Exception):
+    """The job could not be done (on purpose, here)."""
+
+
+def lambda_handler(event, context):
+    time.sleep(event.get("work_ms", 300) / 1000)
+    if event.get("fail"):
+        raise JobFailed(f"job {event.get('job')} failed on purpose")
+    return {"job": event.get("job"), "status": "done"}
