@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark of the project, one table each."""
 
-from . import runtime_bench
+from . import runtime_bench, thumbnail_bench
 
 if __name__ == "__main__":
     runtime_bench.main()
+    thumbnail_bench.main()
