@@ -91,12 +91,15 @@ def lab_names(root: Path) -> list[str]:
 def exercise_labs(root: Path) -> list[str]:
     """The labs with at least one solution block: the ones a learner works on and a check covers.
 
-    The others hold demo handlers a lesson runs as they are; they are copied to labs/ too."""
+    The others hold demo handlers a lesson runs as they are (from solutions/); labs/ has no copy."""
     found = []
     for lab in lab_names(root):
         for path in sorted((root / "solutions" / lab).rglob("*.py")):
-            blocks, _ = parse_blocks(path.read_text(), str(path))
-            if blocks:
+            try:
+                blocks, problems = parse_blocks(path.read_text(encoding="utf-8"), str(path))
+            except UnicodeDecodeError:
+                blocks, problems = [], ["not UTF-8"]
+            if blocks or problems:  # a lab with broken markers is still a lab: build reports it
                 found.append(lab)
                 break
     return found
@@ -252,7 +255,7 @@ def generate(root: Path) -> Generated:
     problems: list[str] = []
     broken: set[str] = set()
     solutions = root / "solutions"
-    for lab in lab_names(root):
+    for lab in exercise_labs(root):
         for rel in _tree(solutions / lab):
             rel = f"{lab}/{rel}"
             path = solutions / rel

@@ -167,6 +167,8 @@ def repo(tmp_path: Path) -> Path:
         "solutions/demo/__pycache__/app.cpython-311.pyc": b"droppings",
         "solutions/README.md": "Reference solutions.\n",
         "solutions/other/handler.py": "def handler(event, context):\n    return 1\n",
+        "solutions/other/zexercise.py": "def f():\n    # BEGIN SOLUTION\n    return 2\n    # END SOLUTION\n",
+        "solutions/lesson99/demo.py": "def handler(event, context):\n    return 'demo'\n",  # no exercise: not copied
         "labs/README.md": "Your workspace.\n",
     })
     return tmp_path
@@ -180,13 +182,15 @@ def lab_tree(root: Path) -> dict[str, bytes]:
 def test_build_output_is_exact(repo):
     changed = labs.build(repo)
     labs_dir = repo / "labs"
-    assert changed == [labs_dir / "demo/app.py", labs_dir / "demo/data/blob.bin", labs_dir / "other/handler.py"]
+    assert changed == [labs_dir / "demo/app.py", labs_dir / "demo/data/blob.bin", labs_dir / "other/handler.py",
+                       labs_dir / "other/zexercise.py"]
+    assert not (labs_dir / "lesson99").exists()  # a demo lab without exercises stays in solutions/
     assert (labs_dir / "demo/app.py").read_text(encoding="utf-8") == SAMPLE_LAB
     assert (labs_dir / "demo/data/blob.bin").read_bytes() == BINARY
     assert (labs_dir / "other/handler.py").read_text(encoding="utf-8").splitlines()[3:] == [
         "def handler(event, context):", "    return 1"]
     manifest = json.loads((labs_dir / labs.MANIFEST).read_text(encoding="utf-8"))
-    assert sorted(manifest["files"]) == ["demo/app.py", "demo/data/blob.bin", "other/handler.py"]
+    assert sorted(manifest["files"]) == ["demo/app.py", "demo/data/blob.bin", "other/handler.py", "other/zexercise.py"]
     assert (labs_dir / "README.md").read_text() == "Your workspace.\n"  # top-level files are left alone
     assert not (labs_dir / "demo/__pycache__").exists()
     compile(SAMPLE_LAB, "app.py", "exec")
@@ -296,6 +300,7 @@ def test_check_finds_missing_stale_edited_and_extra_files(repo):
         "labs/demo/app.py: missing (generated from solutions/demo/app.py)",
         "labs/demo/data/blob.bin: missing (generated from solutions/demo/data/blob.bin)",
         "labs/other/handler.py: missing (generated from solutions/other/handler.py)",
+        "labs/other/zexercise.py: missing (generated from solutions/other/zexercise.py)",
     ]
     labs.build(repo)
     (repo / "solutions/demo/app.py").write_text(SAMPLE.replace("Use the + operator.", "Use +."))
@@ -331,9 +336,9 @@ def test_labs_cli_build_and_check(repo, monkeypatch, capsys):
     assert run_cli(labs.register_cli, ["labs", "build"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "wrote labs/demo/app.py", "wrote labs/demo/data/blob.bin", "wrote labs/other/handler.py",
-        "labs/ is up to date (3 files)"]
+        "wrote labs/other/zexercise.py", "labs/ is up to date (4 files)"]
     assert run_cli(labs.register_cli, ["labs", "check"]) == 0
-    assert capsys.readouterr().out == "labs/ is up to date (3 files)\n"
+    assert capsys.readouterr().out == "labs/ is up to date (4 files)\n"
     (repo / "labs/other/handler.py").write_text("# edited\n")
     assert run_cli(labs.register_cli, ["labs", "build"]) == 1
     assert "labs/other/handler.py: differs from what build last wrote" in capsys.readouterr().out
