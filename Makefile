@@ -21,7 +21,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test bench course clean distclean
+.PHONY: help setup os-deps lab test bench course clean distclean
 
 help: ## list the targets
 	@echo "Serverless Workbook. Targets:"
@@ -46,10 +46,16 @@ $(KERNEL): $(STAMP)
 	$(VPY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Serverless Workbook)"
 	touch $@
 
-lab: setup ## open JupyterLab on notebooks/ (LAB_ARGS=--no-browser for extra flags)
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
+os-deps: ## install OS packages the tests need (pgbouncer, chromium) if missing
+	@bash scripts/os-deps.sh
 
-test: setup ## check labs/ is in sync, then run tests/ and every notebook (solutions track)
+# No news or update checks: the course makes no network calls beyond loopback.
+LAB_FLAGS := --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+lab: setup ## open JupyterLab on notebooks/ (LAB_ARGS=--no-browser for extra flags)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) $(LAB_ARGS) notebooks/
+
+test: setup os-deps ## check labs/ is in sync, then run tests/ and every notebook (solutions track)
 	$(VENV)/bin/lambdalab labs check
 	LAMBDALAB_TRACK=solutions $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) $(TEST_PATHS)
