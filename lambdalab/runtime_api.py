@@ -126,6 +126,8 @@ class RuntimeAPIServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.api = api
         self._wake_r, self._wake_w = os.pipe()
+        self._close_lock = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="runtime-api", daemon=True)
         self._thread.start()
 
@@ -150,6 +152,11 @@ class RuntimeAPIServer(ThreadingHTTPServer):
         return f"{host}:{port}"
 
     def close(self) -> None:
+        """Stop serving and release the port. Idempotent (an environment may be destroyed twice)."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
         self.server_close()

@@ -433,6 +433,15 @@ def test_cpu_share_limits_a_busy_loop(mode):
 
 # -- no orphans --------------------------------------------------------------------------------
 
+def test_destroying_an_environment_twice_is_harmless(rt):
+    rt.deploy(fn("twice", "basic.counter"))
+    rt.invoke("twice", {})
+    env = rt.environments("twice")[0]
+    env.destroy()
+    env.destroy()
+    assert env.state == "dead" and not env.alive
+
+
 def test_close_leaves_no_worker():
     rt = LocalRuntime(cpu_limit=False)
     rt.deploy(fn("o", "basic.sleep"))
