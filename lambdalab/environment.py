@@ -44,13 +44,12 @@ def _memory_probe() -> Callable[[int], int]:
     if Path("/proc/self/status").exists():
         def probe(pid: int) -> int:
             try:
-                with open(f"/proc/{pid}/status", "rb") as f:
-                    for line in f:
-                        if line.startswith(b"VmHWM:"):
-                            return int(line.split()[1])
+                with open(f"/proc/{pid}/status", "rb", buffering=0) as f:
+                    data = f.read(4096)
             except OSError:
-                pass
-            return 0
+                return 0
+            at = data.find(b"VmHWM:")
+            return int(data[at + 6:data.index(b"kB", at)]) if at >= 0 else 0
         return probe
     import psutil
 

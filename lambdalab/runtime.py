@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -130,11 +130,15 @@ class _Function:
         return self.idle.pop() if self.idle else None
 
 
+_CONCURRENCY_FIELDS = frozenset({"reserved_concurrency", "provisioned_concurrency"})
+
+
 def _same_environment(a: FunctionConfig, b: FunctionConfig) -> bool:
-    """Whether an environment made for `a` may serve `b`: concurrency settings don't change its code or limits."""
-    def strip(c: FunctionConfig) -> FunctionConfig:
-        return replace(c, reserved_concurrency=None, provisioned_concurrency=0)
-    return strip(a) == strip(b)
+    """Whether an environment made for `a` may serve `b`: concurrency settings don't change its code or limits.
+
+    Compared field by field: building configs (which validates them) on every release costs ~0.2 ms."""
+    return a is b or all(getattr(a, f.name) == getattr(b, f.name)
+                         for f in fields(FunctionConfig) if f.name not in _CONCURRENCY_FIELDS)
 
 
 _live_runtimes: "weakref.WeakSet[LocalRuntime]" = weakref.WeakSet()
