@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .display import Table
+from .plots import axes_or_new
 from .records import Invocation
 
 if TYPE_CHECKING:
@@ -299,15 +300,6 @@ def process_start_ms(argv: Sequence[str], n: int, *, cwd: str | os.PathLike | No
 
 # -- plots ---------------------------------------------------------------------------------------
 
-def _axes(ax: "Axes | None", width: float, height: float) -> "Axes":
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=(width, height))
-    return ax
-
-
 def _check_groups(groups: Mapping[str, Sequence[float]], what: str) -> dict[str, list[float]]:
     checked = {str(k): [float(v) for v in vs] for k, vs in groups.items()}
     if not checked:
@@ -324,7 +316,7 @@ def distribution_plot(groups: Mapping[str, Sequence[float]], ax: "Axes | None" =
     written; first group on top. Log scale by default: cold starts span orders of magnitude."""
     data = _check_groups(groups, "distribution_plot")
     labels = list(data)
-    ax = _axes(ax, 8.0, 0.9 + 0.75 * len(labels))
+    ax = axes_or_new(ax, 8.0, 0.9 + 0.75 * len(labels))
     positions = list(range(len(labels)))
     series = [data[k] for k in labels]
     import numpy as np
@@ -375,7 +367,7 @@ def cdf_plot(groups: Mapping[str, Sequence[float]], ax: "Axes | None" = None, *,
              marks: Sequence[float] = (50, 99)) -> "Axes":
     """Empirical CDF of each group (a step per sample), with its `marks` percentiles in the legend."""
     data = _check_groups(groups, "cdf_plot")
-    ax = _axes(ax, 8.0, 3.4)
+    ax = axes_or_new(ax, 8.0, 3.4)
     for (label, vs), colour in zip(data.items(), PALETTE * 4):
         ordered = sorted(vs)
         ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
@@ -406,7 +398,7 @@ def cold_warm_plot(cold: Mapping[str, Sequence[float]], warm: Mapping[str, Seque
     if missing:
         raise ValueError(f"cold_warm_plot: cold and warm need the same handlers; unmatched: {sorted(missing)}")
     labels = list(cold_g)
-    ax = _axes(ax, 8.0, 0.9 + 0.7 * len(labels))
+    ax = axes_or_new(ax, 8.0, 0.9 + 0.7 * len(labels))
     for i, label in enumerate(labels):
         for offset, (kind, groups, colour) in enumerate((("cold", cold_g, PALETTE[1]), ("warm", warm_g, PALETTE[0]))):
             vs = groups[label]

@@ -138,7 +138,8 @@ def environment_lanes(invocations: Iterable[Invocation], *, origin: float | None
     return lanes
 
 
-def _new_axes(ax: "Axes | None", width: float, height: float) -> "Axes":
+def axes_or_new(ax: "Axes | None", width: float, height: float) -> "Axes":
+    """`ax` when the caller gave one, else the axes of a new figure of that size (inches)."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -166,7 +167,7 @@ def environment_timeline(invocations: Iterable[Invocation], ax: "Axes | None" = 
         raise ValueError(f"environment_timeline: max_lanes must be >= 1, not {max_lanes!r}")
     lanes = environment_lanes(invocations, origin=origin, until=until, trailing_frozen=trailing_frozen, alive=alive)
     shown = lanes[:max_lanes]
-    ax = _new_axes(ax, 10.0, 1.3 + 0.38 * len(shown))
+    ax = axes_or_new(ax, 10.0, 1.3 + 0.38 * len(shown))
     total = max((s.end for lane in shown for s in lane.spans), default=0.0)
     scale, unit = _time_unit(total)
     min_width = max(total * scale * _MIN_BAR_FRACTION, 1e-9)
@@ -262,7 +263,7 @@ def duration_histogram(data: Iterable[Invocation] | Mapping[str, Sequence[float]
         edges = [low * (high / low) ** (i / bins) for i in range(bins + 1)] if high > low else [low * 0.9, high * 1.1]
     else:
         edges = [low + (high - low) * i / bins for i in range(bins + 1)] if high > low else [low - 0.5, high + 0.5]
-    ax = _new_axes(ax, 7.0, 3.2)
+    ax = axes_or_new(ax, 7.0, 3.2)
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
     colours = {"cold": KIND_COLOURS["init"], "warm": KIND_COLOURS["invoke"], "all": KIND_COLOURS["invoke"]}
     for i, (label, values) in enumerate(groups.items()):
@@ -309,7 +310,7 @@ def concurrency_plot(invocations: Iterable[Invocation], ax: "Axes | None" = None
     at a concurrency limit."""
     steps = concurrency_steps(invocations, include_init=include_init)
     scale, unit = _time_unit(steps[-1][0])
-    ax = _new_axes(ax, 7.0, 2.8)
+    ax = axes_or_new(ax, 7.0, 2.8)
     ax.step([t * scale for t, _ in steps], [n for _, n in steps], where="post", color=KIND_COLOURS["invoke"])
     ax.fill_between([t * scale for t, _ in steps], [n for _, n in steps], step="post",
                     color=KIND_COLOURS["invoke"], alpha=0.3)
