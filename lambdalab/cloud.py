@@ -155,33 +155,46 @@ class LocalCloud:
             self.enforce_iam(True)
 
     def close(self) -> None:
-        """Stop everything the cloud started: pollers, workers, moto's server and its threads."""
+        """Stop everything the cloud started: pollers, workers, moto's server and its threads.
+
+        Every step runs even when an earlier one fails (the first error is raised at the end),
+        so a failing step never leaves workers running or the process's one cloud slot taken."""
         global _open_cloud
+        errors: list[BaseException] = []
+
+        def step(action: Any) -> None:
+            try:
+                action()
+            except Exception as e:  # keep closing; report the first failure afterwards
+                errors.append(e)
+
         for attached in (self._events, self._http):
             if attached is not None and hasattr(attached, "close"):
-                attached.close()
+                step(attached.close)
         self._events = self._http = None
         if self._pollers is not None:
-            self._pollers.stop()
+            step(self._pollers.stop)
             self._pollers = None
         if self.runtime is not None:
-            self.runtime.close()
+            step(self.runtime.close)
         if self._server is not None:
-            self._server.stop()
+            step(self._server.stop)
             self._server = None
         if self._iam_saved is not None:
-            self.enforce_iam(False)
-        self._patches.remove()
+            step(lambda: self.enforce_iam(False))
+        step(self._patches.remove)
         if self._open:
             from moto.moto_api._internal.models import moto_api_backend
-            moto_api_backend.reset()  # leave no state behind for the next cloud in this process
+            step(moto_api_backend.reset)  # leave no state behind for the next cloud in this process
         if self._workdir is not None:
-            self._workdir.cleanup()
+            step(self._workdir.cleanup)
             self._workdir = None
         self._open = False
         with _open_lock:
             if _open_cloud is self:
                 _open_cloud = None
+        if errors:
+            raise errors[0]
 
     def reset(self) -> None:
         """Empty every service (moto's reset) and remove every function from the runtime."""

@@ -110,6 +110,9 @@ class Outcome:
     ended_at: float = 0.0
 
 
+_FINISH_LOCK = threading.Lock()  # held for a check-and-set only; contention is negligible
+
+
 @dataclass
 class _Pending:
     nxt: NextInvocation
@@ -121,13 +124,14 @@ class _Pending:
 
     def finish(self, outcome: Outcome) -> bool:
         """First finisher wins (response, death, timeout and watchdog race)."""
-        if self.outcome is not None:
-            return False
+        with _FINISH_LOCK:
+            if self.outcome is not None:
+                return False
+            self.outcome = outcome
         t1 = time.perf_counter()
         outcome.duration_ms = (t1 - self.t0) * 1000 if self.t0 else 0.0
         outcome.started_at = self.started_at or time.time()
         outcome.ended_at = time.time()
-        self.outcome = outcome
         self.done.set()
         return True
 
@@ -142,6 +146,8 @@ class Spawner:
     def __init__(self) -> None:
         import queue
         self._queue: "queue.Queue" = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="lambdalab-spawner", daemon=True)
         self._thread.start()
 
@@ -149,25 +155,35 @@ class Spawner:
         while True:
             job = self._queue.get()
             if job is None:
-                return
+                break
             kwargs, box, ready = job
             try:
                 box.append(subprocess.Popen(**kwargs))
             except BaseException as e:  # handed back to the caller
                 box.append(e)
             ready.set()
+        while not self._queue.empty():  # jobs queued behind close(): refuse, don't hang their callers
+            job = self._queue.get_nowait()
+            if job is not None:
+                job[1].append(RuntimeError("the runtime is closed"))
+                job[2].set()
 
     def spawn(self, **kwargs) -> subprocess.Popen:
         box: list = []
         ready = threading.Event()
-        self._queue.put((kwargs, box, ready))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the runtime is closed")
+            self._queue.put((kwargs, box, ready))
         ready.wait()
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]
 
     def close(self) -> None:
-        self._queue.put(None)
+        with self._lock:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=2)
 
 
@@ -262,15 +278,19 @@ class ExecutionEnvironment:
         """Spawn the worker and wait until it asks for its first event (or fails init)."""
         self.state = "initializing"
         t0 = time.perf_counter()
-        if self.template is not None:  # a restore: fork the initialised template
-            self.proc = self.template.fork(self.environ())
-        else:
-            self.proc = self._spawner.spawn(
-                args=worker_command(self.client, self.config.handler),
-                cwd=str(self.config.code_dir), env=self.environ(),
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        try:
+            if self.template is not None:  # a restore: fork the initialised template
+                self.proc = self.template.fork(self.environ())
+            else:
+                self.proc = self._spawner.spawn(
+                    args=worker_command(self.client, self.config.handler),
+                    cwd=str(self.config.code_dir), env=self.environ(),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except BaseException:
+            self.destroy()  # the server, temp dir and cgroup exist already
+            raise
         os.set_blocking(self.proc.stdout.fileno(), False)
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()

@@ -13,6 +13,7 @@ import atexit
 import heapq
 import itertools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from .records import Invocation, Report, billed_ms
 from .runtime_api import NextInvocation
 from .snapstart import SnapshotTemplate
 
+log = logging.getLogger(__name__)
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 DEFAULT_ACCOUNT_CONCURRENCY = 10
@@ -115,6 +117,7 @@ class _Function:
         self.template_lock = threading.Lock()
         self.queue: deque[AsyncEvent] = deque()
         self.async_workers = 0
+        self.async_inflight = 0  # popped from the queue, not yet succeeded, delayed or dead-lettered
         self.async_events: list[AsyncEvent] = []
 
     @property
@@ -128,6 +131,15 @@ class _Function:
             if self.idle[i].init_type == "provisioned-concurrency":
                 return self.idle.pop(i)
         return self.idle.pop() if self.idle else None
+
+
+def _call_destination(callback: Callable[[dict], None], record: dict) -> None:
+    """Hand a record to a destination; a broken destination is logged, never fatal to the queue."""
+    try:
+        callback(record)
+    except Exception:
+        log.exception("destination %r failed for request %s; the record stays in LocalRuntime.dead_letters "
+                      "or the event's own state", callback, record.get("requestContext", {}).get("requestId"))
 
 
 _CONCURRENCY_FIELDS = frozenset({"reserved_concurrency", "provisioned_concurrency"})
@@ -235,13 +247,21 @@ class LocalRuntime:
             return sorted(self._functions)
 
     def remove(self, name: str) -> None:
+        """Delete a function: its environments stop; its queued async events are dead-lettered."""
         with self._lock:
             fn = self._functions.pop(name, None)
             if fn is None:
                 raise ResourceNotFoundException(f"Function not found: {name}")
             retired = self._retire(fn, lambda env: True)
+            orphans = list(fn.queue) + [item for _, _, f, item in self._delayed if f is fn]
+            fn.queue.clear()
+            self._delayed = [d for d in self._delayed if d[2] is not fn]
+            heapq.heapify(self._delayed)
+            self._lock.notify_all()
         self._destroy_later(retired)
         self._drop_template(fn)
+        for item in orphans:
+            self._dead_letter(fn, item, "FunctionDeleted")
 
     @staticmethod
     def _drop_template(fn: _Function) -> None:
@@ -385,6 +405,7 @@ class LocalRuntime:
             raise TooManyRequestsException(fn.config.name, pool, "ConcurrentInvocationLimitExceeded")
 
     def _start_env(self, config: FunctionConfig, init_type: str) -> ExecutionEnvironment:
+        self._check_open()
         extra = dict(self.extra_env)
         if self.credentials is not None:
             extra.update(self.credentials(config))
@@ -558,17 +579,25 @@ class LocalRuntime:
                              name=f"async-{fn.config.name}").start()
 
     def _async_worker(self, fn: _Function) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not fn.queue and not self._lock.wait_for(lambda: fn.queue or self._closed.is_set(), timeout=2.0):
+                        return
+                    if self._closed.is_set() or self._functions.get(fn.config.name) is not fn:
+                        return  # close() and remove() dead-letter what is still queued
+                    item = fn.queue.popleft()
+                    item.state = "running"
+                    fn.async_inflight += 1
+                try:
+                    self._attempt(fn, item)
+                finally:
+                    with self._lock:
+                        fn.async_inflight -= 1
+                        self._lock.notify_all()
+        finally:
             with self._lock:
-                if not fn.queue and not self._lock.wait_for(lambda: fn.queue or self._closed.is_set(), timeout=2.0):
-                    fn.async_workers -= 1
-                    return
-                if self._closed.is_set() or self._functions.get(fn.config.name) is not fn:
-                    fn.async_workers -= 1
-                    return
-                item = fn.queue.popleft()
-                item.state = "running"
-            self._attempt(fn, item)
+                fn.async_workers -= 1
 
     def _attempt(self, fn: _Function, item: AsyncEvent) -> None:
         cfg = fn.event_config
@@ -590,9 +619,11 @@ class LocalRuntime:
         item.invocations.append(inv)
         if inv.ok:
             item.state = "succeeded"
-            if cfg.on_success:
-                cfg.on_success(self._destination_record(fn, item, "Success"))
-            item._done.set()
+            try:
+                if cfg.on_success:
+                    _call_destination(cfg.on_success, self._destination_record(fn, item, "Success"))
+            finally:
+                item._done.set()
         elif item.attempts <= cfg.maximum_retry_attempts:
             item.state = "retrying"
             self._delay(fn, item, self.async_retry_delays[item.attempts - 1])
@@ -601,7 +632,12 @@ class LocalRuntime:
 
     def _delay(self, fn: _Function, item: AsyncEvent, seconds: float) -> None:
         with self._lock:
-            heapq.heappush(self._delayed, (time.monotonic() + seconds, next(self._seq), fn, item))
+            closed = self._closed.is_set()
+            if not closed and self._functions.get(fn.config.name) is fn:
+                heapq.heappush(self._delayed, (time.monotonic() + seconds, next(self._seq), fn, item))
+                return
+        # Nothing will retry it any more: it must still end somewhere.
+        self._dead_letter(fn, item, "RuntimeClosed" if closed else "FunctionDeleted")
 
     def dead_letter(self, name: str, event: Any, condition: str) -> dict:
         """Send an event straight to a function's on-failure destination (used by loop detection)."""
@@ -621,9 +657,9 @@ class LocalRuntime:
             self.dead_letters.append(record)
         try:
             if fn.event_config.on_failure:
-                fn.event_config.on_failure(record)
+                _call_destination(fn.event_config.on_failure, record)
             if self.on_async_failure:
-                self.on_async_failure(fn.config, record)
+                _call_destination(lambda r: self.on_async_failure(fn.config, r), record)
         finally:
             item._done.set()
 
@@ -662,12 +698,17 @@ class LocalRuntime:
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
                     due.append(heapq.heappop(self._delayed))
+                orphans = []
                 for _, _, fn, item in due:
                     if self._functions.get(fn.config.name) is fn:
                         fn.queue.append(item)
                         self._spawn_async_worker(fn)
+                    else:
+                        orphans.append((fn, item))
                 if due:
                     self._lock.notify_all()
+            for fn, item in orphans:
+                self._dead_letter(fn, item, "FunctionDeleted")
             for env, memory_mb in busy:
                 env.watchdog_check(memory_mb)
             if now - last_reap >= 0.25:
@@ -720,7 +761,8 @@ class LocalRuntime:
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until no invocation is running and no async event is pending."""
         def quiet() -> bool:
-            return all(f.in_use == 0 and not f.queue for f in self._functions.values()) and not self._delayed
+            return (all(f.in_use == 0 and not f.queue and not f.async_inflight for f in self._functions.values())
+                    and not self._delayed)
         with self._lock:
             return self._lock.wait_for(quiet, timeout=timeout)
 

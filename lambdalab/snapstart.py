@@ -186,6 +186,8 @@ class SnapshotTemplate:
         self._replies: dict[str, dict] = {}
         self._reply_cv = threading.Condition()
         self._children: dict[int, ForkedProcess] = {}
+        self._children_lock = threading.Lock()
+        self._early_exits: dict[int, int] = {}
         self._seq = 0
         t0 = time.perf_counter()
         self.proc = spawn(args=[*argv_prefix, "-m", "lambdalab.snapstart", handler], cwd=cwd,
@@ -221,7 +223,10 @@ class SnapshotTemplate:
                         child._set_exit(-signal.SIGKILL)
                 return
             if "exit" in message:
-                child = self._children.pop(message["exit"], None)
+                with self._children_lock:
+                    child = self._children.pop(message["exit"], None)
+                    if child is None:  # exited before fork() registered it
+                        self._early_exits[message["exit"]] = message["code"]
                 if child is not None:
                     child._set_exit(message["code"])
             else:
@@ -245,7 +250,11 @@ class SnapshotTemplate:
                 raise RuntimeError("snapshot template did not fork in time")
             pid = self._replies.pop(request_id)["forked"]
         child = ForkedProcess(pid, os.fdopen(read_fd, "rb", buffering=0), self)
-        self._children[pid] = child
+        with self._children_lock:
+            if pid in self._early_exits:
+                child._set_exit(self._early_exits.pop(pid))
+            else:
+                self._children[pid] = child
         return child
 
     def close(self) -> None:

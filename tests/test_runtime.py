@@ -531,11 +531,12 @@ def test_snap_start_forks_environments_from_one_initialised_template(rt):
 
 def test_on_demand_environments_each_run_init(rt):
     rt.deploy(fn("nosnap", "snap.handler"))
-    with ThreadPoolExecutor(2) as pool:
-        invs = list(pool.map(lambda _: rt.invoke("nosnap", {}), range(2)))
-    if invs[0].environment_id != invs[1].environment_id:
-        assert invs[0].result["init_token"] != invs[1].result["init_token"]
-    assert all(i.result["init_pid"] == i.result["pid"] for i in invs)
+    first = rt.invoke("nosnap", {})
+    rt.update("nosnap", memory_mb=256)  # retires the environment: the next call starts a new one
+    second = rt.invoke("nosnap", {})
+    assert first.environment_id != second.environment_id
+    assert first.result["init_token"] != second.result["init_token"]
+    assert all(i.result["init_pid"] == i.result["pid"] for i in (first, second))
 
 
 def test_snap_start_init_error_is_reported_like_lambda(rt):
@@ -601,3 +602,61 @@ def test_bootstrap_client_behaves_like_awslambdaric(handler, event):
             seen[client] = _normalise(runtime.invoke("same", event,
                                                      trace_header="Root=1-00000000-000000000000000000000000;Sampled=0"))
     assert seen["bootstrap"] == seen["awslambdaric"]
+
+
+
+# -- every async event ends somewhere, whatever happens around it ---------------------------------
+
+def test_async_event_running_when_the_runtime_closes_is_dead_lettered():
+    rt = LocalRuntime(cpu_limit=False, async_retry_delays=(60, 60))
+    rt.deploy(fn("slowasync", "basic.sleep", timeout_s=30))
+    running = rt.invoke_async("slowasync", {"seconds": 10})
+    queued = rt.invoke_async("slowasync", {"seconds": 10})
+    deadline = time.monotonic() + 10
+    while running.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    rt.close()
+    for ev in (running, queued):
+        assert ev.wait(10), ev.state
+        assert ev.state == "dead-lettered"
+    assert {d["requestContext"]["condition"] for d in rt.dead_letters} == {"RuntimeClosed"}
+
+
+def test_removing_a_function_dead_letters_its_pending_events(rt):
+    rt.deploy(fn("gone", "basic.fail"))
+    rt.async_retry_delays = (60, 60)  # the retry would come a minute later
+    ev = rt.invoke_async("gone", {})
+    deadline = time.monotonic() + 10
+    while ev.state != "retrying" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ev.state == "retrying"
+    rt.remove("gone")
+    assert ev.wait(5) and ev.state == "dead-lettered"
+    assert ev.failure["requestContext"]["condition"] == "FunctionDeleted"
+
+
+def test_a_broken_destination_does_not_stall_the_queue(rt):
+    def broken(record):
+        raise RuntimeError("destination deleted")
+    rt.deploy(fn("dest", "basic.counter", reserved_concurrency=1))
+    rt.set_event_invoke_config("dest", on_success=broken)
+    events = [rt.invoke_async("dest", {}) for _ in range(3)]
+    assert all(e.wait(10) for e in events) and [e.state for e in events] == ["succeeded"] * 3
+    rt.deploy(fn("dest2", "basic.fail", reserved_concurrency=1))
+    rt.set_event_invoke_config("dest2", on_failure=broken, maximum_retry_attempts=0)
+    events = [rt.invoke_async("dest2", {}) for _ in range(3)]
+    assert all(e.wait(10) for e in events) and [e.state for e in events] == ["dead-lettered"] * 3
+
+
+def test_a_failed_spawn_leaves_nothing_behind(rt, tmp_path):
+    import shutil as sh
+    code = tmp_path / "code"
+    sh.copytree(HANDLERS, code)
+    rt.deploy(FunctionConfig(name="vanished", code_dir=code, handler="basic.counter"))
+    sh.rmtree(code)
+    before = sum(t.name == "runtime-api" for t in threading.enumerate())
+    for _ in range(3):
+        with pytest.raises(OSError):
+            rt.invoke("vanished", {})
+    assert sum(t.name == "runtime-api" for t in threading.enumerate()) == before
+    assert rt.environments("vanished") == []
