@@ -289,22 +289,34 @@ class LocalRuntime:
         fn = self._fn(name)
         config = self._set_config(name, provisioned_concurrency=count)
         with self._lock:
-            have = [e for e in fn.envs if e.init_type == "provisioned-concurrency"]
-            surplus = [e for e in fn.idle if e.init_type == "provisioned-concurrency"][: max(0, len(have) - count)]
+            # Environments of an older configuration retire when released; they don't count.
+            have = [e for e in fn.envs if e.init_type == "provisioned-concurrency"
+                    and _same_environment(e.config, config)]
+            surplus = [e for e in fn.idle if e in have][: max(0, len(have) - count)]
             retired = self._retire(fn, lambda env: env in surplus)
             missing = max(0, count - len(have))
         self._destroy_later(retired)
-        if missing:
-            envs = list(self._janitor.map(lambda _: self._start_env(config, "provisioned-concurrency"), range(missing)))
-            with self._lock:
-                for env in envs:
-                    if env.init_failure is None and fn.config is config and name in self._functions:
-                        env.freeze()
-                        fn.envs.add(env)
-                        fn.idle.append(env)
-                    else:
-                        self._destroy_later([env])
-                self._lock.notify_all()
+        if not missing:
+            return
+        futures = [self._janitor.submit(self._start_env, config, "provisioned-concurrency") for _ in range(missing)]
+        started, errors = [], []
+        for future in futures:  # wait for every start, so none is orphaned when one fails
+            try:
+                started.append(future.result())
+            except Exception as e:
+                errors.append(e)
+        with self._lock:
+            for env in started:
+                if (env.init_failure is None and self._functions.get(name) is fn
+                        and _same_environment(fn.config, config)):
+                    env.freeze()
+                    fn.envs.add(env)
+                    fn.idle.append(env)
+                else:
+                    self._destroy_later([env])
+            self._lock.notify_all()
+        if errors:
+            raise errors[0]
 
     def _set_config(self, name: str, **changes: Any) -> FunctionConfig:
         with self._lock:
@@ -614,7 +626,13 @@ class LocalRuntime:
             self._delay(fn, item, _THROTTLE_BACKOFF_S[min(item.throttles, len(_THROTTLE_BACKOFF_S)) - 1])
             return
         except Exception as e:  # the function vanished or the runtime closed: never lose the event
-            self._dead_letter(fn, item, f"Error: {e}")
+            if self._closed.is_set():
+                condition = "RuntimeClosed"
+            elif self._functions.get(fn.config.name) is not fn:
+                condition = "FunctionDeleted"
+            else:
+                condition = f"Error: {e}"
+            self._dead_letter(fn, item, condition)
             return
         item.invocations.append(inv)
         if inv.ok:
