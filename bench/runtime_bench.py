@@ -58,12 +58,12 @@ def direct_calls(n: int) -> list[float]:
     return samples
 
 
-def warm_invokes(n: int) -> list[float]:
-    with LocalRuntime() as rt:
+def warm_invokes(n: int, client: str = "awslambdaric") -> list[float]:
+    with LocalRuntime(client=client) as rt:
         rt.deploy(FunctionConfig(name="noop", code_dir=HANDLERS, handler="noop.handler", memory_mb=1769))
         rt.invoke("noop", {})  # the cold start is not part of this table
         samples = []
-        for _ in tqdm(range(n), desc="warm invokes", leave=False):
+        for _ in tqdm(range(n), desc=f"warm invokes ({client})", leave=False):
             t0 = time.perf_counter()
             inv = rt.invoke("noop", {})
             samples.append((time.perf_counter() - t0) * 1000)
@@ -71,9 +71,9 @@ def warm_invokes(n: int) -> list[float]:
     return samples
 
 
-def init_durations(handler: str, n: int) -> list[float]:
+def init_durations(handler: str, n: int, client: str = "awslambdaric") -> list[float]:
     samples = []
-    with LocalRuntime(idle_timeout_s=3600) as rt:
+    with LocalRuntime(idle_timeout_s=3600, client=client) as rt:
         for i in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
             rt.deploy(FunctionConfig(name="cold", code_dir=HANDLERS, handler=handler, memory_mb=1769))
             inv = rt.invoke("cold", {})
@@ -118,13 +118,17 @@ def main() -> None:
     pipe = pipe_round_trips(WARM_CALLS)
     direct = direct_calls(WARM_CALLS)
     warm = warm_invokes(WARM_CALLS)
+    warm_bootstrap = warm_invokes(WARM_CALLS, "bootstrap")
     print_table("Warm invoke of a no-op handler (caller -> Runtime API -> awslambdaric -> handler -> caller), 1769 MB",
                 [("direct Python call", direct), ("bare pipe round trip to a worker", pipe),
-                 ("LocalRuntime.invoke, warm", warm)], baseline="bare pipe round trip to a worker")
+                 ("LocalRuntime.invoke, warm", warm),
+                 ("same, lambdalab.bootstrap client (macOS)", warm_bootstrap)],
+                baseline="bare pipe round trip to a worker")
     boto = "import boto3; boto3.client('s3')"
     rows = [
         ("fresh `python -c pass` (spawn to ready)", fresh_python("pass", COLD_STARTS)),
         ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
+        ("Init Duration: no-op, lambdalab.bootstrap client", init_durations("noop.handler", COLD_STARTS, "bootstrap")),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
         ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
         ("Restore Duration: boto3 + S3 client (snap_start)", restore_durations("boto_init.handler", COLD_STARTS)),
