@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics as st
 import subprocess
 import sys
 import time
@@ -127,6 +128,8 @@ def main() -> None:
     boto = "import boto3; boto3.client('s3')"
     rows = [
         ("fresh `python -c pass` (spawn to ready)", fresh_python("pass", COLD_STARTS)),
+        ("fresh `python -c` importing awslambdaric", fresh_python(
+            "import awslambdaric.__main__, awslambdaric.bootstrap, awslambdaric.lambda_runtime_client", COLD_STARTS)),
         ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
         ("Init Duration: no-op, lambdalab.bootstrap client", init_durations("noop.handler", COLD_STARTS, "bootstrap")),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
@@ -135,8 +138,9 @@ def main() -> None:
     ]
     print_table("Cold start: Init Duration beside a fresh interpreter doing the same imports",
                 rows, baseline="fresh `python -c pass` (spawn to ready)")
-    import statistics as st
     d = dict(rows)
     print(f"runtime overhead at p50: no-op {st.median(d['Init Duration: no-op handler']) - st.median(d['fresh `python -c pass` (spawn to ready)']):+.1f} ms, "
           f"boto3 {st.median(d['Init Duration: boto3 + S3 client at init']) - st.median(d['fresh `python -c` boto3 + S3 client']):+.1f} ms "
           f"(target <= 25 ms); warm p50 {st.median(warm):.3f} ms (target <= 1 ms)")
+    print(f"of which awslambdaric's own imports: {st.median(d['fresh `python -c` importing awslambdaric']) - st.median(d['fresh `python -c pass` (spawn to ready)']):+.1f} ms; "
+          f"lambdalab's own part (setpriv, Runtime API handshake): {st.median(d['Init Duration: no-op handler']) - st.median(d['fresh `python -c` importing awslambdaric']):+.1f} ms")
