@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -409,6 +409,13 @@ class ExecutionEnvironment:
                 if pending.finish(Outcome("timeout")):
                     self.kill()
         outcome = pending.outcome
+        if outcome.kind in ("response", "error") and self._observe_peak() > self.config.memory_mb * 1024:
+            # The watchdog polls; the kernel's high-water mark catches a spike it missed.
+            self.kill()
+            self.exit_status = "signal: killed"
+            outcome = replace(self._exit_outcome("Runtime.ExitError", nxt.request_id),
+                              duration_ms=outcome.duration_ms, started_at=outcome.started_at,
+                              ended_at=outcome.ended_at)
         self.drain_logs()
         with self._cv:
             self._pending = None

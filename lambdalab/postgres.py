@@ -270,7 +270,49 @@ def _ensure_readable_by(bin_dir: Path, account: Account | None) -> None:
                             f"give it read access, or run the course as an ordinary user")
 
 
-class LocalPostgres:
+class _Server:
+    """What both servers share: one process and one directory, stopped once (`stop()`, the
+    context manager, or garbage collection), and the process while it runs."""
+
+    name = "the server"
+
+    def __init__(self, stop_signal: int) -> None:
+        self.port: int | None = None
+        self.workdir: Path | None = None
+        self.log_path: Path | None = None
+        self._cleanup = _Cleanup(stop_signal)
+        self._finalizer = weakref.finalize(self, self._cleanup)
+
+    def start(self) -> "_Server":
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Shut the server down, then delete its directory. Idempotent."""
+        self._cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        proc = self._cleanup.proc
+        return proc is not None and proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self._proc().pid
+
+    def _proc(self) -> subprocess.Popen:
+        proc = self._cleanup.proc
+        if proc is None:
+            raise PostgresError(f"{self.name} is not running; call start() first")
+        return proc
+
+
+class LocalPostgres(_Server):
     """A PostgreSQL server on 127.0.0.1 in a temporary directory, deleted on `stop()`.
 
     `max_connections` is the server's hard limit on client connections; none are reserved for
@@ -280,15 +322,13 @@ class LocalPostgres:
     `log_count("connection authorized: user=app")` counts the connects the server accepted.
     """
 
+    name = "the local PostgreSQL"
+
     def __init__(self, *, max_connections: int = 20) -> None:
         if not isinstance(max_connections, int) or not 3 <= max_connections <= 1000:
             raise ValueError(f"max_connections must be an integer from 3 to 1000, not {max_connections!r}")
+        super().__init__(signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown (connections closed)
         self.max_connections = max_connections
-        self.port: int | None = None
-        self.workdir: Path | None = None
-        self.log_path: Path | None = None
-        self._cleanup = _Cleanup(signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
-        self._finalizer = weakref.finalize(self, self._cleanup)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "LocalPostgres":
@@ -365,36 +405,11 @@ class LocalPostgres:
             conn.execute(f"CREATE ROLE {APP_USER} LOGIN")
             conn.execute(f"CREATE DATABASE {APP_DATABASE} OWNER {APP_USER}")
 
-    def stop(self) -> None:
-        """Fast shutdown (open connections are closed), then delete the directory. Idempotent."""
-        self._cleanup()
-
-    def __enter__(self) -> "LocalPostgres":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- using it ----------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        proc = self._cleanup.proc
-        return proc is not None and proc.poll() is None
-
-    @property
-    def pid(self) -> int:
-        """The postmaster's process id."""
-        return self._proc().pid
 
     def pids(self) -> list[int]:
         """The postmaster and every process it runs (one backend per client connection...)."""
         return _process_tree(self._proc().pid)
-
-    def _proc(self) -> subprocess.Popen:
-        proc = self._cleanup.proc
-        if proc is None:
-            raise PostgresError("the local PostgreSQL is not running; call start() first")
-        return proc
 
     @property
     def dsn(self) -> str:
@@ -485,7 +500,7 @@ def pgbouncer_version(executable: str | None = None) -> str:
     return words[1] if len(words) > 1 else out.strip()
 
 
-class PgBouncer:
+class PgBouncer(_Server):
     """pgbouncer on 127.0.0.1 in front of a `LocalPostgres`: the stand-in for RDS Proxy.
 
     Clients connect to `dsn` (the same `app` role and database); pgbouncer opens at most
@@ -493,6 +508,8 @@ class PgBouncer:
     only for the length of a transaction, so any number of clients (up to `max_client_conn`)
     share them. A client that finds every server connection busy waits in line.
     """
+
+    name = "pgbouncer"
 
     def __init__(self, server: LocalPostgres, *, pool_size: int = 10, max_client_conn: int = 200,
                  pool_mode: str = "transaction") -> None:
@@ -507,11 +524,7 @@ class PgBouncer:
         self.pool_size = pool_size
         self.max_client_conn = max_client_conn
         self.pool_mode = pool_mode
-        self.port: int | None = None
-        self.workdir: Path | None = None
-        self.log_path: Path | None = None
-        self._cleanup = _Cleanup(signal.SIGTERM)  # SIGTERM: pgbouncer's immediate shutdown
-        self._finalizer = weakref.finalize(self, self._cleanup)
+        super().__init__(signal.SIGTERM)  # SIGTERM: pgbouncer's immediate shutdown (clients dropped)
 
     def start(self) -> "PgBouncer":
         if self.running:
@@ -581,27 +594,6 @@ class PgBouncer:
         raise PostgresError(f"pgbouncer did not accept connections within {START_TIMEOUT_S:g} s; its log:\n"
                             f"{_tail(self.log_path)}")
 
-    def stop(self) -> None:
-        """Immediate shutdown (client connections are dropped), then delete the directory. Idempotent."""
-        self._cleanup()
-
-    def __enter__(self) -> "PgBouncer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        proc = self._cleanup.proc
-        return proc is not None and proc.poll() is None
-
-    @property
-    def pid(self) -> int:
-        proc = self._cleanup.proc
-        if proc is None:
-            raise PostgresError("pgbouncer is not running; call start() first")
-        return proc.pid
 
     @property
     def dsn(self) -> str:

@@ -481,13 +481,6 @@ class LocalRuntime:
                                  client_context=client_context)
             outcome = env.invoke(nxt, config.timeout_s)
         peak = env.peak_memory_mb()
-        if outcome.kind in ("response", "error") and peak > config.memory_mb:
-            # The watchdog polls; the kernel's high-water mark catches a spike it missed.
-            env.kill()
-            env.exit_status = "signal: killed"
-            outcome = replace(env._exit_outcome("Runtime.ExitError", request_id),
-                              duration_ms=outcome.duration_ms, started_at=outcome.started_at,
-                              ended_at=outcome.ended_at)
         lines = env.take_logs()
         inv = Invocation(request_id=request_id, function_name=config.name, event=event,
                          invocation_type=invocation_type, memory_mb=config.memory_mb,
@@ -504,13 +497,14 @@ class LocalRuntime:
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
         self._fill_result(inv, outcome, config)
-        inv.log_lines = self._log_lines(inv, init_lines, lines, outcome, config)
+        stamped = self._log_lines(inv, init_lines, lines, outcome, config)
+        inv.log_lines = [text for _, text in stamped]
         with self._lock:
             fn.records.append(inv)
         self.meter.add(inv)
         if self.log_sink is not None:
             with self._logs_cv:
-                self._logs.append((config.name, env.log_stream, self._timestamped(inv, init_lines, lines)))
+                self._logs.append((config.name, env.log_stream, stamped))
                 self._logs_cv.notify()
         return inv
 
@@ -545,26 +539,18 @@ class LocalRuntime:
         inv.payload = json.dumps(error).encode()
 
     @staticmethod
-    def _log_lines(inv: Invocation, init_lines, lines, outcome: Outcome, config: FunctionConfig) -> list[str]:
-        out = [text for _, text in init_lines]
-        out.append(f"START RequestId: {inv.request_id} Version: $LATEST")
-        out.extend(text for _, text in lines)
-        out.append(f"END RequestId: {inv.request_id}")
-        out.append(str(inv.report))
+    def _log_lines(inv: Invocation, init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
+                   outcome: Outcome, config: FunctionConfig) -> list[tuple[int, str]]:
+        """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT..."""
+        start, end = int(inv.started_at * 1000), int(inv.ended_at * 1000)
+        out = [*init_lines, (start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines,
+               (end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
         if outcome.kind == "timeout":
-            out.append(f"{iso_now()} {inv.request_id} Task timed out after {config.timeout_s:.2f} seconds")
+            out.append((end, f"{iso_now()} {inv.request_id} Task timed out after {config.timeout_s:.2f} seconds"))
         elif outcome.kind == "exit":
-            out.append(f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}")
-            out.append("Runtime.ExitError")
+            out.append((end, f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}"))
+            out.append((end, "Runtime.ExitError"))
         return out
-
-    @staticmethod
-    def _timestamped(inv: Invocation, init_lines, lines) -> list[tuple[int, str]]:
-        start = int(inv.started_at * 1000)
-        end = int(inv.ended_at * 1000)
-        rest = inv.log_lines[len(init_lines) + 1 + len(lines):]
-        return (list(init_lines) + [(start, inv.log_lines[len(init_lines)])] + list(lines)
-                + [(end, text) for text in rest])
 
     # -- asynchronous invocation -----------------------------------------------------------
     def invoke_async(self, name: str, event: Any = None, *, trace_header: str | None = None) -> AsyncEvent:

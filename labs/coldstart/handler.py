@@ -3,7 +3,7 @@
 # `lambdalab labs build` never overwrites your edits (unless you pass --force).
 """Lab `coldstart`: make the shipping-quote handler start fast, without changing what it returns.
 
-The original is `solutions/lesson08/slow_init.py` (the same file is in `labs/lesson08/`). Its
+The original is `solutions/lesson08/slow_init.py` (read it beside this one). Its
 INIT, which every new execution environment runs before its first request, imports numpy and
 Pillow and builds ZONES, the zone and depot of all 100,000 postcodes. Yet almost every request
 is a quote, which needs one postcode's entry and neither library.
