@@ -34,6 +34,7 @@ def context_fields(event, context):
 
 
 def environ(event, context):
+    time.sleep(event.get("sleep", 0))  # keeps the environment busy so a concurrent call needs another
     tmp = os.environ.get("TMPDIR")
     with open(os.path.join(tmp, "scratch.txt"), "w") as f:
         f.write("x")
