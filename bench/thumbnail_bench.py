@@ -31,7 +31,7 @@ from typing import Callable
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from lambdalab import images
+from lambdalab.course.lessons import thumbnails as images
 
 from .table import print_table
 
@@ -161,7 +161,7 @@ def install_sharp() -> tuple[bool, str]:
 
 def handler_at_128_mb(data: bytes, uploads: int = 4) -> list:
     """Upload the photo `uploads` times through the S3 trigger; the handler's Invocations."""
-    from lambdalab.cloud import LocalCloud
+    from lambdalab.cloud.local_cloud import LocalCloud
 
     with LocalCloud(cpu_limit=True) as cloud:
         s3 = cloud.client("s3")

@@ -1,6 +1,11 @@
-"""Serverless Workbook's support package: a local Lambda runtime, a local cloud, checks and plots.
+"""Serverless Workbook's support package.
 
-Imports are lazy so that a worker process (which imports `lambdalab.bootstrap`) stays light.
+Layers, lowest first (each imports only those below it; `make lint` enforces it):
+`_util` (shared helpers), `runtime` (the local Lambda service), `events` (event shapes),
+`cloud` (moto's services joined to the runtime), `course` (labs, checks, plots, lesson
+instruments), `cli` (the `lambdalab` command).
+
+The names learners use are exported here lazily, so a worker process stays light.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "FunctionConfig": "lambdalab.function",
-    "Invocation": "lambdalab.records",
-    "Report": "lambdalab.records",
-    "LocalRuntime": "lambdalab.runtime",
-    "Meter": "lambdalab.metering",
-    "LocalCloud": "lambdalab.cloud",
+    "FunctionConfig": "lambdalab.runtime.config",
+    "Invocation": "lambdalab.runtime.records",
+    "Report": "lambdalab.runtime.records",
+    "LocalRuntime": "lambdalab.runtime.service",
+    "Meter": "lambdalab.runtime.metering",
+    "LocalCloud": "lambdalab.cloud.local_cloud",
+    "check": "lambdalab.course.checks",
 }
 
 

@@ -3,14 +3,14 @@
 Power Tuning's own picks optimise an average: the cheapest, the fastest, or a blend. A service
 usually has a latency target on the tail instead ("95% of requests within 300 ms"), and then
 the right size is the cheapest one whose p95 meets the target. `results` is what
-`lambdalab.powertuning.power_tune` returns: `results.stats` holds one `PowerStats` per memory
+`lambdalab.course.lessons.power_tuning.power_tune` returns: `results.stats` holds one `PowerStats` per memory
 size, with `.memory_mb`, `.p95_ms` (p95 of the measured Durations) and `.cost_per_invocation`
 (dollars).
 """
 
 from __future__ import annotations
 
-from lambdalab.powertuning import TuningResult
+from lambdalab.course.lessons.power_tuning import TuningResult
 
 
 def choose_memory(results: TuningResult, p95_target_ms: float) -> int:

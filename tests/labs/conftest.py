@@ -1,7 +1,7 @@
 """Fixtures shared by the lab checks: which track to check, where its code is, a live runtime.
 
 The checks run against `$LAMBDALAB_TRACK` (`labs`, the learner's code, by default;
-`solutions` in CI); `lambdalab.checks.check` sets it for the pytest run it starts.
+`solutions` in CI); `lambdalab.course.checks.check` sets it for the pytest run it starts.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lambdalab.checks import resolve_track
-from lambdalab.labs import find_root
-from lambdalab.records import Invocation
-from lambdalab.runtime import LocalRuntime
+from lambdalab.course.checks import resolve_track
+from lambdalab.course.labs import find_root
+from lambdalab.runtime.records import Invocation
+from lambdalab.runtime.service import LocalRuntime
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from lambdalab.coldstarts import Sample, fresh_cold_starts, median, timed_invoke, warm_calls
-from lambdalab.function import FunctionConfig
-from lambdalab.labs import find_root
-from lambdalab.runtime import LocalRuntime
+from lambdalab.course.lessons.cold_starts import Sample, fresh_cold_starts, median, timed_invoke, warm_calls
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.course.labs import find_root
+from lambdalab.runtime.service import LocalRuntime
 
 ORIGINAL = "original"
 YOURS = "yours"

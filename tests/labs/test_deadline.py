@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdalab.function import FunctionConfig
-from lambdalab.records import Invocation
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.records import Invocation
 
 TIMEOUT_S = 1
 

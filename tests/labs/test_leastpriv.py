@@ -10,7 +10,7 @@ its S3 trigger, and:
 - a probe function with the same role must be refused everything else;
 - the log-writing grants must cover the function's own log group and no other (Lambda writes
   the logs, not the handler, so they are checked with moto's policy evaluator);
-- the linter (`lambdalab.iampolicy.lint`) must find nothing.
+- the linter (`lambdalab.course.iampolicy.lint`) must find nothing.
 
 Run them with `check("leastpriv")` in a notebook or `lambdalab check leastpriv` in a shell.
 """
@@ -21,10 +21,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from lambdalab import images, iampolicy
-from lambdalab.cloud import LocalCloud
-from lambdalab.course import solution_dir
-from lambdalab.iampolicy import ThumbnailStage
+from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course import iampolicy
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.paths import solution_dir
+from lambdalab.course.iampolicy import ThumbnailStage
 
 PHOTO = images.jpeg(images.quadrants(640, 480))
 # What the function must not be able to do to its own log group, besides writing to it.

@@ -21,8 +21,8 @@ from urllib.parse import unquote_plus
 import pytest
 from PIL import Image
 
-from lambdalab.cloud import LocalCloud
-from lambdalab.recursion import notification_problems
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.lessons.recursive_loops import notification_problems
 
 FUNCTION = "thumbnailer"
 _buckets = itertools.count(1)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from lambdalab.function import FunctionConfig
-from lambdalab.postgres import LocalPostgres, PgBouncer, burst, error_counts
-from lambdalab.records import Invocation
-from lambdalab.runtime import LocalRuntime
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.cloud.postgres import LocalPostgres, PgBouncer, burst, error_counts
+from lambdalab.runtime.records import Invocation
+from lambdalab.runtime.service import LocalRuntime
 
 MAX_CONNECTIONS = 20
 POOL_SIZE = 5

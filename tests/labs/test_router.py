@@ -2,7 +2,7 @@
 
 The track's handler is deployed as "router" in the local cloud, behind real triggers: an S3
 upload notification, an SQS queue and a DynamoDB stream (event source mappings), an EventBridge
-rule, a schedule, and an HTTP API route (`lambdalab.triggers.connect`). Each check fires one of
+rule, a schedule, and an HTTP API route (`lambdalab.course.lessons.triggers.connect`). Each check fires one of
 them the way a client would and reads the summaries the handler returned.
 Run them with `check("router")` in a notebook or `lambdalab check router` in a shell.
 """
@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from lambdalab.cloud import LocalCloud
-from lambdalab.triggers import Firing, Triggers, connect
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.lessons.triggers import Firing, Triggers, connect
 
 PREFIX = "router"
 

@@ -17,8 +17,8 @@ from urllib.parse import unquote_plus
 import pytest
 from PIL import Image
 
-from lambdalab import images
-from lambdalab.cloud import LocalCloud
+from lambdalab.course.lessons import thumbnails as images
+from lambdalab.cloud.local_cloud import LocalCloud
 
 SOURCE, THUMBS, PREFIX = "lab-uploads", "lab-thumbnails", "uploads/"
 

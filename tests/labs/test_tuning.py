@@ -15,11 +15,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lambdalab.function import FunctionConfig
-from lambdalab.labs import find_root
-from lambdalab.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
-from lambdalab.powertuning import PowerStats, TuningResult, power_tune
-from lambdalab.runtime import LocalRuntime
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.course.labs import find_root
+from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
+from lambdalab.course.lessons.power_tuning import PowerStats, TuningResult, power_tune
+from lambdalab.runtime.service import LocalRuntime
 
 Choose = Callable[[TuningResult, float], int]
 

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from lambdalab.cloud import LocalCloud
-from lambdalab.records import Invocation
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.runtime.records import Invocation
 
 BURST = 10
 TABLE = "visits"

@@ -1,0 +1,4 @@
+"""Small helpers every layer shares (ARNs, trace ids, time formats, statistics, processes).
+
+Nothing here imports another part of `lambdalab`.
+"""

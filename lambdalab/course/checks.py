@@ -1,0 +1,293 @@
+"""Runs a lab's checks (`tests/labs/test_<lab>.py`) and reports them in a learner-friendly way.
+
+`check("hello")` runs pytest in a subprocess, so a notebook kernel never imports the learner's
+handler (and a broken handler cannot break the kernel), against the track named by the
+argument or `LAMBDALAB_TRACK`: `labs` (the learner's code, the default) or `solutions`.
+Each check is a test: its docstring's first line is the title a learner sees, and a line
+starting with `Hint:` (continued until a blank line) is shown when the check fails.
+
+This module is also the pytest plugin (`-p lambdalab.course.checks`) that collects those results in
+the subprocess; its hooks do nothing unless `LAMBDALAB_CHECK_RESULTS` names the output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdalab.runtime.errors import LambdaLabError
+from lambdalab.course.labs import find_root, lab_names
+
+TRACK_ENV = "LAMBDALAB_TRACK"
+TRACKS = ("labs", "solutions")
+DEFAULT_TRACK = "labs"
+RESULTS_ENV = "LAMBDALAB_CHECK_RESULTS"
+DEFAULT_TIMEOUT_S = 600.0
+_MESSAGE_MAX = 300
+# pytest's prefixes that tell a learner nothing: pytest.fail's, and a failed assert's.
+_NOISE_PREFIXES = ("Failed: ", "AssertionError: ")
+
+
+class UnknownLabError(LambdaLabError, LookupError):
+    """No lab of that name, or it has no checks, or the track has no copy of it."""
+
+    def __init__(self, message: str, labs: list[str]):
+        self.labs = labs
+        super().__init__(f"{message}. The labs are: {', '.join(labs) or '(none)'}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: did it pass, and if not, what to try and what went wrong."""
+
+    name: str  # the test function, e.g. "test_greets_by_name"
+    passed: bool
+    hint: str = ""
+    message: str = ""  # short failure message, e.g. "NotImplementedError: Exercise 'greeting' ..."
+    title: str = ""  # the docstring's first line
+
+
+@dataclass
+class CheckReport:
+    """The outcome of one lab's checks on one track; prints (and renders in Jupyter) as a short report."""
+
+    lab: str
+    track: str
+    results: list[CheckResult]
+    output: str = field(default="", repr=False)  # pytest's own output, for when the report is not enough
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def summary(self) -> str:
+        ok = sum(r.passed for r in self.results)
+        return f"Lab {self.lab!r} ({self.track} track): {ok} of {len(self.results)} checks pass"
+
+    @property
+    def advice(self) -> str:
+        if self.passed:
+            return "All checks pass. Well done!"
+        return f"Fix the first ❌, then run check({self.lab!r}) again."
+
+    def __str__(self) -> str:
+        lines = [self.summary]
+        for r in self.results:
+            lines.append(f"{'✅' if r.passed else '❌'} {r.title or r.name}")
+            if not r.passed:
+                lines += [f"   Hint: {r.hint}"] if r.hint else []
+                lines += [f"   {r.message}"] if r.message else []
+        lines.append(self.advice)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        items = []
+        for r in self.results:
+            text = f"{'✅' if r.passed else '❌'} <b>{html.escape(r.title or r.name)}</b>"
+            if not r.passed and r.hint:
+                text += f"<br>&nbsp;&nbsp;&nbsp;&nbsp;Hint: {html.escape(r.hint)}"
+            if not r.passed and r.message:
+                text += f"<br>&nbsp;&nbsp;&nbsp;&nbsp;<code>{html.escape(r.message)}</code>"
+            items.append(f"<li>{text}</li>")
+        return (f"<div><p>{html.escape(self.summary)}</p>"
+                f"<ul style=\"list-style: none; padding-left: 0\">{''.join(items)}</ul>"
+                f"<p>{html.escape(self.advice)}</p></div>")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+# --- running the checks --------------------------------------------------------------------
+
+
+def resolve_track(track: str | None = None) -> str:
+    """`track`, else `$LAMBDALAB_TRACK`, else "labs"; a clear error for anything else."""
+    chosen = track or os.environ.get(TRACK_ENV) or DEFAULT_TRACK
+    if chosen not in TRACKS:
+        source = "track" if track else TRACK_ENV
+        raise ValueError(f"{source} is {chosen!r}; it must be one of: {', '.join(TRACKS)}")
+    return chosen
+
+
+def checked_labs(root: Path) -> list[str]:
+    """The labs that have checks."""
+    return [lab for lab in lab_names(root) if (root / "tests" / "labs" / f"test_{lab}.py").is_file()]
+
+
+def checks_file(root: Path, lab: str) -> Path:
+    """`tests/labs/test_<lab>.py`, or UnknownLabError saying which part of the lab is missing."""
+    labs = checked_labs(root)
+    if lab not in lab_names(root):
+        raise UnknownLabError(f"there is no lab {lab!r} (no solutions/{lab}/)", labs)
+    path = root / "tests" / "labs" / f"test_{lab}.py"
+    if not path.is_file():
+        raise UnknownLabError(f"lab {lab!r} has no checks (tests/labs/test_{lab}.py is missing)", labs)
+    return path
+
+
+def check(lab: str, track: str | None = None, *, root: Path | None = None,
+          timeout_s: float = DEFAULT_TIMEOUT_S) -> CheckReport:
+    """Run lab `lab`'s checks against `track` ("labs" or "solutions"; default `$LAMBDALAB_TRACK`
+    or "labs") and return the report. In a notebook: `check("hello")`."""
+    root = root or find_root()
+    track = resolve_track(track)
+    test_file = checks_file(root, lab)
+    if not (root / track / lab).is_dir():
+        hint = "; run `lambdalab labs build`" if track == "labs" else ""
+        raise UnknownLabError(f"{track}/{lab}/ does not exist{hint}", checked_labs(root))
+    fd, results_path = tempfile.mkstemp(prefix=f"lambdalab-check-{lab}-", suffix=".json")
+    os.close(fd)
+    try:
+        returncode, output = _run_pytest(root, track, test_file, Path(results_path), timeout_s)
+        text = Path(results_path).read_text(encoding="utf-8")
+        results = [CheckResult(**r) for r in json.loads(text)] if text else []
+    finally:
+        os.unlink(results_path)
+    # pytest's exit code alone matters only when no check explains it (2 follows a failed import).
+    if not results or (returncode not in (0, 1) and all(r.passed for r in results)):
+        results.append(_runner_failure(returncode, output, test_file.relative_to(root)))
+    return CheckReport(lab, track, results, output)
+
+
+def _run_pytest(root: Path, track: str, test_file: Path, results: Path, timeout_s: float) -> tuple[int | None, str]:
+    """pytest's exit code (None on timeout) and output."""
+    # The caller's pytest settings (xdist workers, addopts) must not leak into the child run,
+    # and installed plugins are not needed: nbval's import alone costs seconds (nbformat's schemas).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update({TRACK_ENV: track, "LAMBDALAB_ROOT": str(root), RESULTS_ENV: str(results),
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "lambdalab.course.checks",
+           "-o", "addopts=", "--rootdir", str(root), str(test_file)]
+    # A session of its own, so a timeout can kill the checks' runtime workers too.
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return None, output + f"\n(stopped after {timeout_s:g} s)"
+
+
+def _runner_failure(returncode: int | None, output: str, test_file: Path) -> CheckResult:
+    """A failed pseudo-check for when pytest itself did not run the checks through."""
+    if returncode is None:
+        title, message = "The checks finished in time", output.strip().splitlines()[-1]
+    elif returncode == 5:
+        title, message = "The checks were found", f"pytest found no tests in {test_file}"
+    else:
+        tail = [line for line in output.strip().splitlines() if line.strip()][-1:] or ["(no output)"]
+        title, message = "The checks ran", f"pytest exited with code {returncode}: {tail[0]}"
+    return CheckResult(name="pytest", passed=False, title=title, message=_shorten(message),
+                       hint="Look at the report's .output for pytest's full output.")
+
+
+# --- the pytest plugin (runs in the child) ---------------------------------------------------
+
+_collected: dict[str, dict[str, Any]] = {}  # nodeid -> CheckResult fields, in collection order
+_failed: set[str] = set()  # nodeids with a failed (or skipped) phase: the first one explains it
+
+
+def pytest_collection_finish(session: Any) -> None:
+    if not os.environ.get(RESULTS_ENV):
+        return
+    for item in session.items:
+        title, hint = parse_docstring(inspect.getdoc(getattr(item, "obj", None)) or "")
+        _collected[item.nodeid] = {"name": item.name, "passed": False, "hint": hint,
+                                   "message": "did not run", "title": title}
+
+
+def pytest_collectreport(report: Any) -> None:
+    if os.environ.get(RESULTS_ENV) and report.failed:
+        _collected[report.nodeid or "collection"] = {
+            "name": report.nodeid or "collection", "passed": False, "title": "The checks load",
+            "hint": "The check file itself failed to import; see the report's .output.",
+            "message": short_message(report.longrepr)}
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    entry = _collected.get(report.nodeid)
+    if entry is None or report.nodeid in _failed:
+        return
+    if report.failed or report.skipped:
+        _failed.add(report.nodeid)
+        entry["passed"] = False
+        entry["message"] = ("skipped: " if report.skipped else "") + short_message(report.longrepr)
+    elif report.when == "call":
+        entry["passed"], entry["message"] = True, ""
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        Path(path).write_text(json.dumps(list(_collected.values())), encoding="utf-8")
+
+
+def parse_docstring(doc: str) -> tuple[str, str]:
+    """(title, hint) of a check's docstring: its first line, and its `Hint:` paragraph."""
+    lines = doc.strip().splitlines()
+    title = lines[0].strip() if lines else ""
+    hint: list[str] = []
+    for line in lines[1:]:
+        stripped = line.strip()
+        if hint and not stripped:
+            break
+        if hint or stripped.startswith("Hint:"):
+            hint.append(stripped.removeprefix("Hint:").strip())
+    return title, " ".join(hint)
+
+
+def short_message(longrepr: Any) -> str:
+    """The first line of what went wrong, without pytest's decoration."""
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        return _shorten(str(longrepr[2]).removeprefix("Skipped: "))
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if crash is None and lines:  # a plain text report: its last line is the error
+        lines = [lines[-1].removeprefix("E").strip()]
+    first = lines[0] if lines else "(no message)"
+    for prefix in _NOISE_PREFIXES:
+        first = first.removeprefix(prefix)
+    return _shorten(first)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX - 1] + "…"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add `check LAB [--track labs|solutions]` to a CLI's subcommands."""
+    parser = subparsers.add_parser("check", help="run a lab's checks and print a pass/fail report")
+    parser.add_argument("lab", help="the lab's name, e.g. hello")
+    parser.add_argument("--track", choices=TRACKS, default=None,
+                        help=f"whose code to check (default: ${TRACK_ENV}, else {DEFAULT_TRACK})")
+    parser.set_defaults(func=_cli_check)
+
+
+def _cli_check(args: argparse.Namespace) -> int:
+    try:
+        report = check(args.lab, args.track)
+    except (UnknownLabError, ValueError) as exc:
+        print(f"lambdalab check: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.passed else 1
+
+
+__all__ = ["CheckReport", "CheckResult", "UnknownLabError", "check", "register_cli"]

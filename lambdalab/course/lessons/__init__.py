@@ -1,0 +1,1 @@
+"""Instruments for the lessons, one module per notebook, named like the notebook it serves."""

@@ -1,0 +1,1 @@
+"""Every event shape a Lambda trigger delivers, built as AWS builds it (one module per source)."""

@@ -1,0 +1,544 @@
+"""One execution environment: a worker process running a runtime interface client.
+
+The environment owns the worker (spawned as `python -m awslambdaric module.function`, or the
+project's own `lambdalab.runtime.ric.bootstrap` where awslambdaric is absent), its Runtime API server,
+its temp directory, its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
+(SIGSTOP) while idle, thaw, and destruction. It runs one invocation at a time; choosing which
+environment serves a request is the runtime's job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from lambdalab.runtime.cpu import CpuLimit, NoLimit
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
+
+if TYPE_CHECKING:
+    from lambdalab.runtime.snapstart import SnapshotTemplate
+
+# Lambda gives INIT 10 s on on-demand functions before it fails the environment.
+INIT_LIMIT_S = 10.0
+_PAGE_KB = 1024
+
+
+def _memory_probe() -> Callable[[int], int]:
+    """Peak resident memory of a process in kB: Linux's VmHWM, else psutil's current RSS."""
+    if Path("/proc/self/status").exists():
+        def probe(pid: int) -> int:
+            try:
+                with open(f"/proc/{pid}/status", "rb", buffering=0) as f:
+                    data = f.read(4096)
+            except OSError:
+                return 0
+            at = data.find(b"VmHWM:")
+            return int(data[at + 6:data.index(b"kB", at)]) if at >= 0 else 0
+        return probe
+    import psutil
+
+    def probe_rss(pid: int) -> int:
+        try:
+            return psutil.Process(pid).memory_info().rss // 1024
+        except psutil.Error:
+            return 0
+    return probe_rss
+
+
+peak_kb = _memory_probe()
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of a process (R, S, T for stopped, Z...), or '' if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except OSError:
+        import psutil
+        try:
+            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(psutil.Process(pid).status(), "?")
+        except psutil.Error:
+            return ""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_trace_header() -> str:
+    """An X-Ray trace header as Lambda passes it when the caller sent none."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+def worker_command(client: str, handler: str) -> list[str]:
+    module = "awslambdaric" if client == "awslambdaric" else "lambdalab.runtime.ric.bootstrap"
+    guard = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+    return [*guard, sys.executable, "-m", module, handler]
+
+
+@dataclass
+class Outcome:
+    """What the worker did with one invocation, before it becomes an `Invocation` record."""
+
+    kind: str  # response | error | init_error | exit | timeout | too_large
+    body: bytes = b""
+    content_type: str = "application/json"
+    error_type: str | None = None
+    exit_status: str | None = None  # "signal: killed", "exit status 1"
+    duration_ms: float = 0.0
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+
+_FINISH_LOCK = threading.Lock()  # held for a check-and-set only; contention is negligible
+
+
+@dataclass
+class _Pending:
+    nxt: NextInvocation
+    done: threading.Event = field(default_factory=threading.Event)
+    delivered: threading.Event = field(default_factory=threading.Event)
+    t0: float = 0.0
+    started_at: float = 0.0
+    outcome: Outcome | None = None
+
+    def finish(self, outcome: Outcome) -> bool:
+        """First finisher wins (response, death, timeout and watchdog race)."""
+        with _FINISH_LOCK:
+            if self.outcome is not None:
+                return False
+            self.outcome = outcome
+        t1 = time.perf_counter()
+        outcome.duration_ms = (t1 - self.t0) * 1000 if self.t0 else 0.0
+        outcome.started_at = self.started_at or time.time()
+        outcome.ended_at = time.time()
+        self.done.set()
+        return True
+
+
+class Spawner:
+    """Starts workers from one long-lived thread.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so workers must not
+    be forked from short-lived invocation threads; they die with this thread (the runtime) only.
+    """
+
+    def __init__(self) -> None:
+        import queue
+        self._queue: "queue.Queue" = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="lambdalab-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                break
+            kwargs, box, ready = job
+            try:
+                box.append(subprocess.Popen(**kwargs))
+            except BaseException as e:  # handed back to the caller
+                box.append(e)
+            ready.set()
+        while not self._queue.empty():  # jobs queued behind close(): refuse, don't hang their callers
+            job = self._queue.get_nowait()
+            if job is not None:
+                job[1].append(RuntimeError("the runtime is closed"))
+                job[2].set()
+
+    def spawn(self, **kwargs) -> subprocess.Popen:
+        box: list = []
+        ready = threading.Event()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the runtime is closed")
+            self._queue.put((kwargs, box, ready))
+        ready.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join(timeout=2)
+
+
+# `setpriv --pdeathsig` (util-linux) sets PR_SET_PDEATHSIG before exec; unlike a preexec_fn it
+# keeps subprocess on its fast vfork path. lambdalab.runtime.ric.bootstrap watches its parent itself.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path, log_stream: str,
+                       init_type: str, extra: dict[str, str]) -> dict[str, str]:
+    """The variables Lambda gives a worker, then the runtime's extras, then the function's own."""
+    c = config
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "HOME": str(tmpdir),  # so boto3 never reads the learner's real ~/.aws
+        "TMPDIR": str(tmpdir),
+        "PYTHONPATH": str(c.code_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(c.code_dir),
+        "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+        "_HANDLER": c.handler,
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": c.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+        "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_REGION": c.region,
+        "AWS_DEFAULT_REGION": c.region,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        # No instance metadata service here: never let the SDK look for one off-box.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # Without a local cloud, SDK calls fail fast on a closed loopback port instead of
+        # reaching a real AWS account.
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": "ASIALOCALLAMBDALAB00",
+        "AWS_SECRET_ACCESS_KEY": "lambdalab-local-secret",
+        "AWS_SESSION_TOKEN": "lambdalab-local-session",
+    }
+    env.update(extra)
+    env.update(c.environment)
+    return env
+
+
+class ExecutionEnvironment:
+    """A worker process plus everything Lambda gives it; serves one invocation at a time."""
+
+    def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
+                 cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
+                 init_type: str = "on-demand", template: "SnapshotTemplate | None" = None):
+        self.config = config
+        self.template = template
+        self.client = client
+        self.init_type = init_type
+        self.id = uuid.uuid4().hex
+        self.created_at = time.time()
+        self.log_stream = datetime.now(timezone.utc).strftime("%Y/%m/%d/") + f"[$LATEST]{self.id}"
+        self.state = "new"  # new, initializing, idle, busy, dead
+        self.invocations = 0
+        self.last_used = time.monotonic()
+        self.init_ms: float | None = None
+        self.init_failure: Outcome | None = None
+        self._peak_kb = 0  # last peak seen: a killed worker's /proc entry is gone
+        self.exit_status: str | None = None
+        self._cpu = cpu or NoLimit()
+        self._spawner = spawner
+        self._extra_env = dict(extra_env or {})
+        self._cv = threading.Condition()
+        self._pending: _Pending | None = None
+        self._to_deliver: _Pending | None = None
+        self._init_done = threading.Event()
+        self._closing = False
+        self._frozen = False
+        self._log_lock = threading.Lock()
+        self._partial = b""
+        self._lines: list[tuple[int, str]] = []
+        self.proc: subprocess.Popen | None = None
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
+        self.server = RuntimeAPIServer(self)
+
+    # -- environment variables -------------------------------------------------------------
+    def environ(self) -> dict[str, str]:
+        return lambda_environment(self.config, runtime_api=self.server.address, tmpdir=self.tmpdir,
+                                  log_stream=self.log_stream, init_type=self.init_type, extra=self._extra_env)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Spawn the worker and wait until it asks for its first event (or fails init)."""
+        self.state = "initializing"
+        t0 = time.perf_counter()
+        try:
+            if self.template is not None:  # a restore: fork the initialised template
+                self.proc = self.template.fork(self.environ())
+            else:
+                self.proc = self._spawner.spawn(
+                    args=worker_command(self.client, self.config.handler),
+                    cwd=str(self.config.code_dir), env=self.environ(),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except BaseException:
+            self.destroy()  # the server, temp dir and cgroup exist already
+            raise
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
+        threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()
+        finished = self._init_done.wait(timeout=INIT_LIMIT_S)
+        self.init_ms = (time.perf_counter() - t0) * 1000
+        if self.init_failure is None and not finished:
+            self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
+                "errorMessage": f"INIT phase did not finish within {INIT_LIMIT_S:.0f} seconds",
+                "errorType": "Runtime.InitTimeout", "requestId": "", "stackTrace": []}).encode())
+        elif self.init_failure is None and self.proc.poll() is not None:
+            self.init_failure = self._exit_outcome("Runtime.ExitError")
+        if self.init_failure is not None:
+            self.drain_logs()
+            self.destroy()
+            return
+        self._cpu.attach(self.proc.pid)
+        self.state = "idle"
+
+    def _watch_exit(self) -> None:
+        proc = self.proc
+        code = proc.wait()
+        self.exit_status = f"signal: {signal.Signals(-code).name[3:].lower()}" if code < 0 else f"exit status {code}"
+        if -code == signal.SIGKILL:
+            self.exit_status = "signal: killed"
+        self._init_done.set()
+        with self._cv:
+            pending = self._pending
+        if pending is not None:
+            self.drain_logs()
+            pending.finish(self._exit_outcome("Runtime.ExitError", pending.nxt.request_id))
+        if self.state != "busy":
+            self.state = "dead"
+
+    def _exit_outcome(self, error_type: str, request_id: str = "") -> Outcome:
+        status = self.exit_status or "signal: killed"
+        prefix = f"RequestId: {request_id} " if request_id else ""
+        body = {"errorMessage": f"{prefix}Error: Runtime exited with error: {status}",
+                "errorType": error_type}
+        return Outcome("exit", body=json.dumps(body).encode(), error_type=error_type, exit_status=status)
+
+    def freeze(self) -> None:
+        if self.proc is not None and self.proc.poll() is None and not self._frozen:
+            self._cpu.set_running(False)
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+            self._frozen = True
+
+    def thaw(self) -> None:
+        if self._frozen and self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            self._frozen = False
+        self._cpu.set_running(True)
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and self.state != "dead"
+
+    def _observe_peak(self) -> int:
+        if self.proc is not None:
+            self._peak_kb = max(self._peak_kb, peak_kb(self.proc.pid))
+        return self._peak_kb
+
+    def peak_memory_mb(self) -> int:
+        return math.ceil(self._observe_peak() / _PAGE_KB)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self) -> None:
+        """Kill the worker, stop the server, delete the temp dir. Idempotent."""
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        self.kill()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.proc.stdout:
+                self.drain_logs()
+                self.proc.stdout.close()
+        self._cpu.set_running(False)
+        self._cpu.close()
+        self.server.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.state = "dead"
+
+    # -- one invocation --------------------------------------------------------------------
+    def invoke(self, nxt: NextInvocation, timeout_s: float) -> Outcome:
+        """Deliver one event and wait for the worker's answer, its death, or the deadline."""
+        pending = _Pending(nxt)
+        with self._cv:
+            self._pending = pending
+            self._to_deliver = pending
+            self._cv.notify_all()
+        self.state = "busy"
+        self.thaw()
+        if self.proc.poll() is not None:  # died while idle (e.g. killed from outside)
+            pending.finish(self._exit_outcome("Runtime.ExitError", nxt.request_id))
+        while not pending.done.is_set():
+            # The deadline runs from delivery; a worker that never asks for the event times out too.
+            remaining = (pending.t0 + timeout_s - time.perf_counter()) if pending.t0 else timeout_s
+            if not pending.done.wait(timeout=max(0.0, remaining)) and (
+                    not pending.t0 or time.perf_counter() >= pending.t0 + timeout_s):
+                if pending.finish(Outcome("timeout")):
+                    self.kill()
+        outcome = pending.outcome
+        if outcome.kind in ("response", "error") and self._observe_peak() > self.config.memory_mb * 1024:
+            # The watchdog polls; the kernel's high-water mark catches a spike it missed.
+            self.kill()
+            self.exit_status = "signal: killed"
+            outcome = replace(self._exit_outcome("Runtime.ExitError", nxt.request_id),
+                              duration_ms=outcome.duration_ms, started_at=outcome.started_at,
+                              ended_at=outcome.ended_at)
+        self.drain_logs()
+        with self._cv:
+            self._pending = None
+            self._to_deliver = None
+        self.invocations += 1
+        self.last_used = time.monotonic()
+        if outcome.kind in ("timeout", "exit"):
+            self.kill()
+        return outcome
+
+    def watchdog_check(self, memory_limit_mb: int) -> bool:
+        """Kill the worker if its peak memory passed the limit; True when it did."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        if self._observe_peak() > memory_limit_mb * 1024:
+            self.kill()
+            return True
+        return False
+
+    # -- Runtime API callbacks (server threads) --------------------------------------------
+    def next_invocation(self) -> NextInvocation | None:
+        with self._cv:
+            if not self._init_done.is_set():
+                self._init_done.set()
+            self._cv.wait_for(lambda: self._to_deliver is not None or self._closing)
+            if self._closing:
+                return None
+            pending = self._to_deliver
+            self._to_deliver = None
+        deadline = now_ms() + int(self.config.timeout_s * 1000)
+        nxt = NextInvocation(**{**pending.nxt.__dict__, "deadline_ms": deadline})
+        pending.started_at = time.time()
+        pending.t0 = time.perf_counter()
+        pending.delivered.set()
+        return nxt
+
+    def _current(self, request_id: str) -> _Pending | None:
+        with self._cv:
+            p = self._pending
+        return p if p is not None and p.nxt.request_id == request_id else None
+
+    def invocation_response(self, request_id: str, body: bytes, content_type: str) -> int:
+        p = self._current(request_id)
+        if p is None:
+            return 400
+        self.drain_logs()
+        if len(body) > MAX_RESPONSE_BYTES:
+            # Accepted all the same: runtime clients exit on any other answer, and Lambda keeps the environment.
+            p.finish(Outcome("too_large", body=b"", error_type="Function.ResponseSizeTooLarge"))
+            return 202
+        p.finish(Outcome("response", body=body, content_type=content_type))
+        return 202
+
+    def invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> int:
+        p = self._current(request_id)
+        if p is None:
+            return 400
+        self.drain_logs()
+        p.finish(Outcome("error", body=body, error_type=error_type))
+        return 202
+
+    def restore_error(self, body: bytes, error_type: str | None) -> int:
+        return self.init_error(body, error_type or "Runtime.AfterRestoreError")
+
+    def init_error(self, body: bytes, error_type: str | None) -> int:
+        self.drain_logs()
+        self.init_failure = Outcome("init_error", body=body, error_type=error_type)
+        self._init_done.set()
+        return 202
+
+    # -- logs --------------------------------------------------------------------------------
+    def _read_logs(self) -> None:
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                ready, _, _ = select.select([fd], [], [], 1.0)
+            except (OSError, ValueError):
+                return
+            if ready and not self.drain_logs():
+                return
+
+    def drain_logs(self) -> bool:
+        """Move whatever the worker has written into complete lines; False at end of file.
+
+        Called from the reader thread and synchronously when a response arrives: the worker
+        writes its output before it posts the response, so draining then keeps every line
+        inside its own invocation.
+        """
+        with self._log_lock:
+            stdout = self.proc.stdout if self.proc else None
+            if stdout is None or stdout.closed:
+                return False
+            chunks = []
+            eof = False
+            while True:
+                try:
+                    chunk = os.read(stdout.fileno(), 65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    eof = True
+                    break
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+            if chunks:
+                data = self._partial + b"".join(chunks)
+                *complete, self._partial = data.split(b"\n")
+                ts = now_ms()
+                # awslambdaric ends each record of a multi-line error with \r; CloudWatch shows them as one event.
+                self._lines.extend((ts, line.decode("utf-8", "replace")) for line in complete)
+            if eof and self._partial:
+                self._lines.append((now_ms(), self._partial.decode("utf-8", "replace")))
+                self._partial = b""
+            return not eof
+
+    def take_logs(self) -> list[tuple[int, str]]:
+        """The lines written since the last call (a partial last line is included)."""
+        self.drain_logs()
+        with self._log_lock:
+            if self._partial:
+                self._lines.append((now_ms(), self._partial.decode("utf-8", "replace")))
+                self._partial = b""
+            lines, self._lines = self._lines, []
+        return lines

@@ -1,0 +1,156 @@
+"""Lesson 01's trigger wiring: six real sources reach one handler, timed from the caller's side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.events.samples import CONTRACT_EXCEPTIONS, contract_problems
+from lambdalab.course.lessons.triggers import (ABSENT, SOURCES, RawEvents, caller_timeline, connect, invoke_api, key_field_rows,
+                                shape, shape_rows, value_at)
+
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "solutions" / "lesson01"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
+CONTRACT = {"s3": "s3-put", "sqs": "sqs", "dynamodb": "dynamodb", "eventbridge": "eventbridge",
+            "schedule": "schedule", "http": "apigateway-v2"}
+
+
+# --- looking at events (no cloud) -------------------------------------------------------------
+
+
+def test_value_at_walks_keys_and_indexes():
+    event = {"Records": [{"s3": {"object": {"key": "a+b.jpg"}}}], "detail-type": "X", "n": None}
+    assert value_at(event, "Records[0].s3.object.key") == "a+b.jpg"
+    assert value_at(event, "detail-type") == "X"
+    assert value_at(event, "n") is None  # present but null is not missing
+    assert value_at(event, "Records[1].s3", "dflt") == "dflt"
+    with pytest.raises(KeyError, match=r"no Records\[0\]\.s3\.bucket"):
+        value_at(event, "Records[0].s3.bucket.name")
+    with pytest.raises(KeyError, match=r"no Records\[3\]"):
+        value_at(event, "Records[3].s3")
+    for bad in ("", "a..b", "Records[x]", "Records[0"):
+        with pytest.raises(ValueError, match="is not a path"):
+            value_at(event, bad)
+
+
+def test_shape_outlines_nesting_and_lists():
+    event = {"Records": [{"a": 1, "b": {"c": {"d": 2}}}, {"a": 2}], "detail": {}, "tags": []}
+    assert shape(event, 1) == "{Records: [{a, b: {…}}] ×2, detail, tags}"
+    assert shape(event, 2) == "{Records: [{a, b: {c: {…}}}] ×2, detail, tags}"
+    assert shape(["x"]) == "[str]" and shape({}) == "{}" and shape(3) == "int"
+
+
+def test_connect_refuses_bad_prefixes_and_unknown_functions(cloud):
+    with pytest.raises(ValueError, match="does not exist in this cloud"):
+        connect(cloud, "no-such-function")
+    with pytest.raises(ValueError, match="prefix 'Bad_Prefix' must be"):
+        connect(cloud, "inspector", prefix="Bad_Prefix")
+    with pytest.raises(ValueError, match="sqs_max_receives"):
+        connect(cloud, "inspector", prefix="other", sqs_max_receives=0)
+
+
+# --- the six triggers, for real ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    with LocalCloud(cpu_limit=False, async_retry_delays=(0.1, 0.2)) as c:
+        c.deploy("inspector", DEMO, "inspector.lambda_handler", env={"WORK_MS": "150"})
+        yield c
+
+
+@pytest.fixture(scope="module")
+def fired(cloud):
+    triggers = connect(cloud, "inspector")
+    return triggers, {f.source: f for f in triggers.fire_all()}
+
+
+def test_every_source_reaches_the_handler_once_with_its_own_event(fired):
+    triggers, firings = fired
+    assert list(firings) == list(SOURCES)
+    for source, firing in firings.items():
+        [inv] = firing.invocations
+        assert inv.ok, inv.error
+        sample = json.loads((SAMPLES / CONTRACT_EXCEPTIONS[CONTRACT[source]].sample).read_text())
+        assert contract_problems(CONTRACT[source], inv.event, sample) == [], source
+        assert ABSENT not in [v for k, v in firing.key_fields().items() if k != "body"], source
+    assert value_at(firings["s3"].event, "Records[0].s3.object.key") == "uploads/cat+photo+1.jpg"
+    assert value_at(firings["s3"].event, "Records[0].s3.bucket.name") == triggers.bucket
+    assert value_at(firings["sqs"].event, "Records[0].eventSourceARN") == triggers.queue_arn
+    assert value_at(firings["dynamodb"].event, "Records[0].eventSourceARN") == triggers.stream_arn
+    assert firings["eventbridge"].event["source"] == "shop.orders"
+    assert firings["schedule"].event["resources"] == [triggers.schedule_arn]
+    assert firings["http"].event["rawPath"] == "/inspector/orders/42"
+    assert firings["http"].event["queryStringParameters"] == {"expand": "items"}
+    # The handler's own log line carries the same event it was given.
+    [logged] = [line for line in firings["sqs"].invocations[0].log_lines if line.startswith("EVENT ")]
+    assert json.loads(logged[len("EVENT "):]) == firings["sqs"].event
+
+
+def test_push_sources_are_async_and_polled_and_http_ones_sync(fired):
+    _, firings = fired
+    kinds = {s: f.invocation_type for s, f in firings.items()}
+    assert kinds == {"s3": "Event", "sqs": "RequestResponse", "dynamodb": "RequestResponse",
+                     "eventbridge": "Event", "schedule": "Event", "http": "RequestResponse"}
+    http = firings["http"]
+    [inv] = http.invocations
+    assert http.returned_at >= inv.ended_at, "the HTTP caller waits for the function"
+    assert http.caller_ms >= 150
+    status, body = http.reply
+    assert status == 200 and json.loads(body)["inspected_by"] == inv.request_id
+    for source in ("s3", "sqs", "dynamodb", "eventbridge", "schedule"):
+        f = firings[source]
+        assert f.returned_at < f.invocations[0].ended_at, f"the {source} caller should not wait for the function"
+
+
+def test_a_dynamodb_put_update_delete_arrives_as_three_changes_in_order(cloud, fired):
+    triggers, _ = fired
+    firing = triggers.fire_dynamodb({"id": {"S": "x1"}, "n": {"N": "1"}}, update={"n": {"N": "2"}}, delete=True)
+    records = [r for inv in firing.invocations for r in inv.event["Records"]]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert records[1]["dynamodb"]["OldImage"]["n"] == {"N": "1"} and records[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
+    with pytest.raises(ValueError, match="key attribute 'id'"):
+        triggers.fire_dynamodb({"name": {"S": "no key"}})
+
+
+def test_tables_and_raw_events_describe_the_firings(fired):
+    _, firings = fired
+    rows = key_field_rows(firings.values())
+    assert [r["source"] for r in rows if r["source"]] == [
+        "S3 upload", "SQS message", "DynamoDB change", "EventBridge event", "Schedule", "HTTP request"]
+    assert {"source": "", "where in the event": "Records[0].s3.object.key", "value": "uploads/cat+photo+1.jpg"} in rows
+    shapes = {r["source"]: r for r in shape_rows(firings.values())}
+    assert shapes["S3 upload"]["event shape"].startswith("{Records: [{eventVersion, eventSource,")
+    assert shapes["Schedule"]["invocation type"] == "Event" and shapes["HTTP request"]["bytes"] > 300
+    raw = RawEvents(firings.values(), max_lines=5)
+    text = str(raw)
+    assert text.count("── ") == 6 and "more lines" in text
+    assert raw._repr_html_().count("<details>") == 6
+
+
+def test_invoke_api_sync_waits_and_async_retries(cloud):
+    cloud.deploy("worker", DEMO, "worker.lambda_handler")
+    ok = invoke_api(cloud, "worker", {"job": 1, "work_ms": 200})
+    failed = invoke_api(cloud, "worker", {"job": 2, "work_ms": 50, "fail": True})
+    queued = invoke_api(cloud, "worker", {"job": 3, "work_ms": 200}, "Event")
+    retried = invoke_api(cloud, "worker", {"job": 4, "work_ms": 50, "fail": True}, "Event")
+    assert ok.reply == (200, '{"job": 1, "status": "done"}') and ok.caller_ms >= 200
+    assert failed.reply[0] == 200 and "FunctionError Unhandled" in failed.answer
+    assert json.loads(failed.reply[1])["errorType"] == "JobFailed" and len(failed.invocations) == 1
+    assert queued.reply == (202, "") and queued.returned_at < queued.invocations[0].ended_at
+    assert retried.reply == (202, "") and [i.attempt for i in retried.invocations] == [1, 2, 3]
+    assert len({i.request_id for i in retried.invocations}) == 1  # retries keep the request id
+    ax = caller_timeline([ok, failed, queued, retried])
+    assert [t.get_text().split("\n")[1] for t in ax.get_yticklabels()] == [
+        "RequestResponse (sync)", "RequestResponse (sync)", "Event (async)", "Event (async)"]
+    with pytest.raises(ValueError, match="invocation_type"):
+        invoke_api(cloud, "worker", {}, "DryRun")
+    with pytest.raises(ValueError, match="no firings"):
+        caller_timeline([])
