@@ -12,7 +12,6 @@ the subprocess; its hooks do nothing unless `LAMBDALAB_CHECK_RESULTS` names the 
 
 from __future__ import annotations
 
-import argparse
 import html
 import inspect
 import json
@@ -25,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdalab.runtime.errors import LambdaLabError
 from lambdalab.course.labs import find_root, lab_names
+from lambdalab.runtime.errors import LambdaLabError
 
 TRACK_ENV = "LAMBDALAB_TRACK"
 TRACKS = ("labs", "solutions")
@@ -268,26 +267,4 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX - 1] + "…"
 
 
-# --- command line ----------------------------------------------------------------------------
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add `check LAB [--track labs|solutions]` to a CLI's subcommands."""
-    parser = subparsers.add_parser("check", help="run a lab's checks and print a pass/fail report")
-    parser.add_argument("lab", help="the lab's name, e.g. hello")
-    parser.add_argument("--track", choices=TRACKS, default=None,
-                        help=f"whose code to check (default: ${TRACK_ENV}, else {DEFAULT_TRACK})")
-    parser.set_defaults(func=_cli_check)
-
-
-def _cli_check(args: argparse.Namespace) -> int:
-    try:
-        report = check(args.lab, args.track)
-    except (UnknownLabError, ValueError) as exc:
-        print(f"lambdalab check: {exc}", file=sys.stderr)
-        return 2
-    print(report)
-    return 0 if report.passed else 1
-
-
-__all__ = ["CheckReport", "CheckResult", "UnknownLabError", "check", "register_cli"]
+__all__ = ["CheckReport", "CheckResult", "UnknownLabError", "check"]

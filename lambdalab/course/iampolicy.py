@@ -22,16 +22,14 @@ This module owns:
   "what can code running with this role do?" (and `plot_probes`, their grid), `policy_builder`
   (a lab's `policy(...)`), and `ThumbnailStage`, the lesson's thumbnail service deployed under
   one role, used by notebook 05 and the `leastpriv` lab check.
-- `lambdalab lint-policy [FILE...]` (`register_cli`).
+- `lambdalab lint-policy [FILE...]` (`lambdalab.cli.lint_policy`).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -700,40 +698,3 @@ class ThumbnailStage:
         return {action: {"own log group": allows(policy, action, self.log_group_arn + stream),
                          "another function's": allows(policy, action, other + stream)}
                 for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
-
-
-# --- the command line --------------------------------------------------------------------------
-
-
-def cmd_lint_policy(args: argparse.Namespace) -> int:
-    """Print each file's findings; exit 1 when there is any, 2 when a file cannot be read."""
-    from lambdalab.course.labs import find_root
-
-    if args.files:
-        results: dict[str, list[Finding]] = {}
-        for name in args.files:
-            try:
-                findings = lint_file(name)
-            except ValueError as e:
-                print(f"lambdalab lint-policy: error: {e}", file=sys.stderr)
-                return 2
-            results[name] = findings if findings is not None else [
-                Finding("malformed", None, "not an IAM policy document (no Statement)")]
-    else:
-        results = lint_repository(find_root())
-    for name, findings in results.items():
-        for finding in findings:
-            print(f"{name}: {finding}")
-    bad = sum(1 for f in results.values() if f)
-    print(f"{len(results)} policies, {bad} with findings", file=sys.stderr)
-    return 1 if bad else 0
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `lambdalab lint-policy [FILE...]` to the `lambdalab` command."""
-    p = subparsers.add_parser("lint-policy", help="lint IAM policy documents (JSON)",
-                              description="Report each IAM policy's findings (rule, statement index, reason). "
-                                          "Without files: every *.json policy in the course repository.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="policy JSON files")
-    p.set_defaults(func=cmd_lint_policy)
-    return p

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from lambdalab.course.lessons import thumbnails as images
+from lambdalab.cli import lint_policy
 from lambdalab.course import iampolicy
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.iampolicy import Finding, Grant, ThumbnailStage, lint
@@ -275,7 +276,7 @@ def test_every_policy_in_the_repository_passes_or_is_a_known_bad_example():
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="lambdalab")
-    iampolicy.register_cli(parser.add_subparsers(dest="command", required=True))
+    lint_policy.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from lambdalab.cli import check as check_cli
+from lambdalab.cli import labs as labs_cli
 from lambdalab.course import checks
 from lambdalab.course import labs
 from lambdalab.course.checks import CheckReport, CheckResult, UnknownLabError
@@ -331,19 +333,19 @@ def test_check_reports_marker_problems_without_calling_the_lab_extra(repo):
 
 def test_labs_cli_build_and_check(repo, monkeypatch, capsys):
     monkeypatch.setenv("LAMBDALAB_ROOT", str(repo))
-    assert run_cli(labs.register_cli, ["labs", "check"]) == 1
+    assert run_cli(labs_cli.register, ["labs", "check"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("labs/ is out of date; run `lambdalab labs build`:\n  labs/demo/app.py: missing")
-    assert run_cli(labs.register_cli, ["labs", "build"]) == 0
+    assert run_cli(labs_cli.register, ["labs", "build"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "wrote labs/demo/app.py", "wrote labs/demo/data/blob.bin", "wrote labs/other/handler.py",
         "wrote labs/other/zexercise.py", "labs/ is up to date (4 files)"]
-    assert run_cli(labs.register_cli, ["labs", "check"]) == 0
+    assert run_cli(labs_cli.register, ["labs", "check"]) == 0
     assert capsys.readouterr().out == "labs/ is up to date (4 files)\n"
     (repo / "labs/other/handler.py").write_text("# edited\n")
-    assert run_cli(labs.register_cli, ["labs", "build"]) == 1
+    assert run_cli(labs_cli.register, ["labs", "build"]) == 1
     assert "labs/other/handler.py: differs from what build last wrote" in capsys.readouterr().out
-    assert run_cli(labs.register_cli, ["labs", "build", "--force"]) == 0
+    assert run_cli(labs_cli.register, ["labs", "build", "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "wrote labs/other/handler.py"
 
 
@@ -523,11 +525,11 @@ def test_check_names_unknown_labs_and_missing_parts(greet_repo):
 
 def test_check_cli_exit_codes(greet_repo, monkeypatch, capsys):
     monkeypatch.setenv("LAMBDALAB_ROOT", str(greet_repo))
-    assert run_cli(checks.register_cli, ["check", "greet", "--track", "solutions"]) == 0
+    assert run_cli(check_cli.register, ["check", "greet", "--track", "solutions"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "All checks pass. Well done!"
-    assert run_cli(checks.register_cli, ["check", "greet", "--track", "labs"]) == 1
+    assert run_cli(check_cli.register, ["check", "greet", "--track", "labs"]) == 1
     assert capsys.readouterr().out.startswith("Lab 'greet' (labs track): 1 of 3 checks pass\n")
-    assert run_cli(checks.register_cli, ["check", "nope"]) == 2
+    assert run_cli(check_cli.register, ["check", "nope"]) == 2
     assert capsys.readouterr().err == (
         "lambdalab check: there is no lab 'nope' (no solutions/nope/). The labs are: greet\n")
 

@@ -21,9 +21,10 @@ import pytest
 from moto import mock_aws
 
 from lambdalab.events import samples as events
+from lambdalab.cli.events import register
 from lambdalab.events.samples import (CONTRACT_EXCEPTIONS, SOURCES, apigateway_v1_event, apigateway_v2_event,
                               contract_problems, dynamodb_event, dynamodb_record, encode_s3_key,
-                              eventbridge_event, generate, item_size, register_cli, s3_put_event,
+                              eventbridge_event, generate, item_size, s3_put_event,
                               schedule_event, sqs_event)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events, so a learner's clone has them
@@ -433,7 +434,7 @@ def test_an_unknown_option_lists_the_valid_ones():
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="lambdalab")
-    register_cli(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -497,7 +498,7 @@ def test_cli_reports_bad_values_with_exit_code_2(argv, message, capsys):
 
 def test_every_builder_option_is_reachable_from_the_cli():
     parser = argparse.ArgumentParser(prog="lambdalab")
-    events_parser = register_cli(parser.add_subparsers(dest="command"))
+    events_parser = register(parser.add_subparsers(dest="command"))
     source_parsers = next(a for a in events_parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(source_parsers) == set(SOURCES)
     # Options that only Python callers need (values the local cloud supplies).
