@@ -21,7 +21,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup os-deps lab test bench course clean distclean
+.PHONY: help setup os-deps lab lint test bench course clean distclean
 
 help: ## list the targets
 	@echo "Serverless Workbook. Targets:"
@@ -54,6 +54,10 @@ LAB_FLAGS := --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.
 
 lab: setup ## open JupyterLab on notebooks/ (LAB_ARGS=--no-browser for extra flags)
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) $(LAB_ARGS) notebooks/
+
+lint: setup ## ruff, and the import contracts between lambdalab's layers (pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: setup os-deps ## check labs/ is in sync, then run tests/ and every notebook (solutions track)
 	$(VENV)/bin/lambdalab labs check
