@@ -8,7 +8,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-REQUIRED = ("boto3", "moto", "pillow", "matplotlib", "tqdm", "psutil", "jupyterlab", "psycopg", "pgserver")
+REQUIRED = ("boto3", "moto", "pillow", "matplotlib", "tqdm", "psutil", "jupyterlab", "psycopg")
 
 
 @dataclass(frozen=True)
