@@ -67,7 +67,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import checks, cloud, events, iampolicy, labs
+    from . import checks, cloud, doctor, events, iampolicy, labs
 
     parser = argparse.ArgumentParser(prog="lambdalab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     labs.register_cli(sub)
     checks.register_cli(sub)
     iampolicy.register_cli(sub)
+    doctor.register_cli(sub)
     return parser
 
 
