@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdalab.runtime.environment import process_state
+from lambdalab.runtime.processes import process_state
 from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
                               ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.config import FunctionConfig
