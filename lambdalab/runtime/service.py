@@ -23,16 +23,15 @@ from dataclasses import fields, replace
 from typing import Any, Callable, Iterable
 
 from lambdalab._util.spawn import Spawner, guarded
-from lambdalab._util.timefmt import iso_millis
 from lambdalab._util.xray import new_trace_header
 from lambdalab.runtime.asynchronous import (MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig,
                                             FunctionQueue)
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuController
-from lambdalab.runtime.environment import ExecutionEnvironment, Outcome, lambda_environment
+from lambdalab.runtime.environment import ExecutionEnvironment, lambda_environment
 from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
                      ResourceNotFoundException, TooManyRequestsException)
-from lambdalab.runtime.records import Invocation, Report, billed_ms
+from lambdalab.runtime.records import Invocation, billed_ms, fill_result, log_lines
 from lambdalab.runtime.runtime_api import NextInvocation
 from lambdalab.runtime.snapstart import SnapshotTemplate
 
@@ -463,8 +462,8 @@ class LocalRuntime:
         inv.duration_ms = round(outcome.duration_ms, 2)
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
-        self._fill_result(inv, outcome, config)
-        stamped = self._log_lines(inv, init_lines, lines, outcome, config)
+        fill_result(inv, outcome, config.timeout_s)
+        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s)
         inv.log_lines = [text for _, text in stamped]
         with self._lock:
             fn.records.append(inv)
@@ -474,50 +473,6 @@ class LocalRuntime:
                 self._logs.append((config.name, env.log_stream, stamped))
                 self._logs_cv.notify()
         return inv
-
-    @staticmethod
-    def _fill_result(inv: Invocation, outcome: Outcome, config: FunctionConfig) -> None:
-        if outcome.kind == "response":
-            inv.payload = outcome.body
-            if outcome.content_type == "application/json":
-                inv.result = json.loads(outcome.body) if outcome.body else None
-            else:
-                inv.result = outcome.body
-            return
-        if outcome.kind == "timeout":
-            inv.status = "timeout"
-            error = {"errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after {config.timeout_s:.2f} seconds",
-                     "errorType": "Sandbox.Timedout"}
-        elif outcome.kind == "too_large":
-            inv.status = "error"
-            error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({6 * 1024 * 1024} bytes).",
-                     "errorType": "Function.ResponseSizeTooLarge"}
-        else:
-            try:
-                error = json.loads(outcome.body)
-            except ValueError:
-                error = {"errorMessage": outcome.body.decode("utf-8", "replace"), "errorType": outcome.error_type or "Runtime.Unknown"}
-            if not isinstance(error, dict):
-                error = {"errorMessage": str(error), "errorType": outcome.error_type or "Runtime.Unknown"}
-            if outcome.kind in ("exit", "init_error"):
-                inv.status = "error"
-        inv.error = error
-        inv.function_error = "Unhandled"
-        inv.payload = json.dumps(error).encode()
-
-    @staticmethod
-    def _log_lines(inv: Invocation, init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
-                   outcome: Outcome, config: FunctionConfig) -> list[tuple[int, str]]:
-        """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT..."""
-        start, end = int(inv.started_at * 1000), int(inv.ended_at * 1000)
-        out = [*init_lines, (start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines,
-               (end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
-        if outcome.kind == "timeout":
-            out.append((end, f"{iso_millis()} {inv.request_id} Task timed out after {config.timeout_s:.2f} seconds"))
-        elif outcome.kind == "exit":
-            out.append((end, f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}"))
-            out.append((end, "Runtime.ExitError"))
-        return out
 
     # -- asynchronous invocation (lambdalab.runtime.asynchronous) ------------------------
     def invoke_async(self, name: str, event: Any = None, *, trace_header: str | None = None) -> AsyncEvent:
