@@ -921,8 +921,9 @@ def test_worker_imports_only_itself(code_dir: Path) -> None:
     o = observe("bootstrap", code_dir, "handlers.dispatch", steps)
     # The packages on the way to the client (their __init__ files import nothing), then the client's own modules.
     assert [m for m in o.results["modules"] if not m.startswith("simplejson")] == [
-        "lambdalab", "lambdalab.runtime", "lambdalab.runtime.ric", "lambdalab.runtime.ric.bootstrap", "lambdalab.runtime.ric.client", "lambdalab.runtime.ric.context",
-        "lambdalab.runtime.ric.exceptions", "lambdalab.runtime.ric.logs", "lambdalab.runtime.ric.marshalling"]
+        "lambdalab", "lambdalab.runtime", "lambdalab.runtime.ric", "lambdalab.runtime.ric.bootstrap",
+        "lambdalab.runtime.ric.client", "lambdalab.runtime.ric.context", "lambdalab.runtime.ric.exceptions",
+        "lambdalab.runtime.ric.logs", "lambdalab.runtime.ric.marshalling"]
 
 
 @pytest.fixture
