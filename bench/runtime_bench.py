@@ -123,7 +123,7 @@ def main() -> None:
     print_table("Warm invoke of a no-op handler (caller -> Runtime API -> awslambdaric -> handler -> caller), 1769 MB",
                 [("direct Python call", direct), ("bare pipe round trip to a worker", pipe),
                  ("LocalRuntime.invoke, warm", warm),
-                 ("same, lambdalab.runtime.ric.bootstrap client (macOS)", warm_bootstrap)],
+                 ("same, lambdalab.runtime.ric client (macOS)", warm_bootstrap)],
                 baseline="bare pipe round trip to a worker")
     boto = "import boto3; boto3.client('s3')"
     rows = [
@@ -131,7 +131,7 @@ def main() -> None:
         ("fresh `python -c` importing awslambdaric", fresh_python(
             "import awslambdaric.__main__, awslambdaric.bootstrap, awslambdaric.lambda_runtime_client", COLD_STARTS)),
         ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
-        ("Init Duration: no-op, lambdalab.runtime.ric.bootstrap client", init_durations("noop.handler", COLD_STARTS, "bootstrap")),
+        ("Init Duration: no-op, lambdalab.runtime.ric client", init_durations("noop.handler", COLD_STARTS, "bootstrap")),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
         ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
         ("Restore Duration: boto3 + S3 client (snap_start)", restore_durations("boto_init.handler", COLD_STARTS)),

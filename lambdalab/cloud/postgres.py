@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from lambdalab._util import spawn
 from lambdalab.runtime.errors import LambdaLabError
 
 if TYPE_CHECKING:
@@ -106,42 +107,17 @@ def _create_service_user() -> Any:
         raise PostgresError(f"could not create the user {SERVICE_USER!r}: {done.stderr.strip()}") from None
 
 
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-
-
 def _guarded(argv: list[str], account: Account | None, death_signal: str) -> list[str]:
     """`argv` run as `account`, and (on Linux) sent `death_signal` should this process die first."""
-    if _SETPRIV is None:
-        return argv
     drop = [f"--reuid={account.uid}", f"--regid={account.gid}", "--clear-groups"] if account else []
-    return [_SETPRIV, "--pdeathsig", death_signal, *drop, "--", *argv]
+    return spawn.guarded(argv, death_signal, drop)
 
 
 def _popen_kwargs(account: Account | None) -> dict[str, Any]:
     """Without setpriv, subprocess drops the privileges itself."""
-    if account is None or _SETPRIV is not None:
+    if account is None or spawn.SETPRIV is not None:
         return {}
     return {"user": account.uid, "group": account.gid, "extra_groups": []}
-
-
-class _Spawner:
-    """Starts server processes from one long-lived thread: PR_SET_PDEATHSIG fires when the
-    *thread* that forked a child exits, and a notebook may start servers from any thread."""
-
-    _lock = threading.Lock()
-    _instance: "_Spawner | None" = None
-
-    def __init__(self) -> None:
-        from lambdalab.runtime.environment import Spawner
-
-        self.spawner = Spawner()
-
-    @classmethod
-    def spawn(cls, **kwargs: Any) -> subprocess.Popen:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-        return cls._instance.spawner.spawn(**kwargs)
 
 
 def _free_port() -> int:
@@ -485,9 +461,10 @@ class LocalPostgres(_Server):
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
         with open(self.log_path, "ab") as log:
-            proc = _Spawner.spawn(args=_guarded(argv, account, "INT"), stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, env=self._server_env(), cwd=self.workdir,
-                                  start_new_session=True, **_popen_kwargs(account))
+            proc = spawn.shared_spawner().spawn(
+                args=_guarded(argv, account, "INT"), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=self._server_env(), cwd=self.workdir,
+                start_new_session=True, **_popen_kwargs(account))
         self._cleanup.proc = proc
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -678,9 +655,10 @@ class PgBouncer(_Server):
 
     def _launch(self, executable: str, config: Path, account: Account | None) -> bool:
         with open(self.log_path, "ab") as log:
-            proc = _Spawner.spawn(args=_guarded([executable, str(config)], account, "TERM"), stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True,
-                                  **_popen_kwargs(account))
+            proc = spawn.shared_spawner().spawn(
+                args=_guarded([executable, str(config)], account, "TERM"), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True,
+                **_popen_kwargs(account))
         self._cleanup.proc = proc
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """One execution environment: a worker process running a runtime interface client.
 
 The environment owns the worker (spawned as `python -m awslambdaric module.function`, or the
-project's own `lambdalab.runtime.ric.bootstrap` where awslambdaric is absent), its Runtime API server,
+project's own `lambdalab.runtime.ric` where awslambdaric is absent), its Runtime API server,
 its temp directory, its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
 (SIGSTOP) while idle, thaw, and destruction. It runs one invocation at a time; choosing which
 environment serves a request is the runtime's job.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -23,12 +22,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from lambdalab.runtime.cpu import CpuLimit, NoLimit
+from lambdalab._util.spawn import Spawner, guarded
+from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.cpu import CpuLimit, NoLimit
+from lambdalab.runtime.processes import peak_kb
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
 
 if TYPE_CHECKING:
@@ -39,61 +40,10 @@ INIT_LIMIT_S = 10.0
 _PAGE_KB = 1024
 
 
-def _memory_probe() -> Callable[[int], int]:
-    """Peak resident memory of a process in kB: Linux's VmHWM, else psutil's current RSS."""
-    if Path("/proc/self/status").exists():
-        def probe(pid: int) -> int:
-            try:
-                with open(f"/proc/{pid}/status", "rb", buffering=0) as f:
-                    data = f.read(4096)
-            except OSError:
-                return 0
-            at = data.find(b"VmHWM:")
-            return int(data[at + 6:data.index(b"kB", at)]) if at >= 0 else 0
-        return probe
-    import psutil
-
-    def probe_rss(pid: int) -> int:
-        try:
-            return psutil.Process(pid).memory_info().rss // 1024
-        except psutil.Error:
-            return 0
-    return probe_rss
-
-
-peak_kb = _memory_probe()
-
-
-def process_state(pid: int) -> str:
-    """The one-letter state of a process (R, S, T for stopped, Z...), or '' if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0].decode()
-    except OSError:
-        import psutil
-        try:
-            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(psutil.Process(pid).status(), "?")
-        except psutil.Error:
-            return ""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def iso_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def new_trace_header() -> str:
-    """An X-Ray trace header as Lambda passes it when the caller sent none."""
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
-
-
 def worker_command(client: str, handler: str) -> list[str]:
-    module = "awslambdaric" if client == "awslambdaric" else "lambdalab.runtime.ric.bootstrap"
-    guard = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
-    return [*guard, sys.executable, "-m", module, handler]
+    """The worker's argv; on Linux the kernel kills it should the runtime die (the client also polls)."""
+    module = "awslambdaric" if client == "awslambdaric" else "lambdalab.runtime.ric"
+    return guarded([sys.executable, "-m", module, handler])
 
 
 @dataclass
@@ -134,62 +84,6 @@ class _Pending:
         outcome.ended_at = time.time()
         self.done.set()
         return True
-
-
-class Spawner:
-    """Starts workers from one long-lived thread.
-
-    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so workers must not
-    be forked from short-lived invocation threads; they die with this thread (the runtime) only.
-    """
-
-    def __init__(self) -> None:
-        import queue
-        self._queue: "queue.Queue" = queue.Queue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="lambdalab-spawner", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                break
-            kwargs, box, ready = job
-            try:
-                box.append(subprocess.Popen(**kwargs))
-            except BaseException as e:  # handed back to the caller
-                box.append(e)
-            ready.set()
-        while not self._queue.empty():  # jobs queued behind close(): refuse, don't hang their callers
-            job = self._queue.get_nowait()
-            if job is not None:
-                job[1].append(RuntimeError("the runtime is closed"))
-                job[2].set()
-
-    def spawn(self, **kwargs) -> subprocess.Popen:
-        box: list = []
-        ready = threading.Event()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the runtime is closed")
-            self._queue.put((kwargs, box, ready))
-        ready.wait()
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._queue.put(None)
-        self._thread.join(timeout=2)
-
-
-# `setpriv --pdeathsig` (util-linux) sets PR_SET_PDEATHSIG before exec; unlike a preexec_fn it
-# keeps subprocess on its fast vfork path. lambdalab.runtime.ric.bootstrap watches its parent itself.
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path, log_stream: str,
@@ -244,7 +138,7 @@ class ExecutionEnvironment:
         self.init_type = init_type
         self.id = uuid.uuid4().hex
         self.created_at = time.time()
-        self.log_stream = datetime.now(timezone.utc).strftime("%Y/%m/%d/") + f"[$LATEST]{self.id}"
+        self.log_stream = utc_now().strftime("%Y/%m/%d/") + f"[$LATEST]{self.id}"
         self.state = "new"  # new, initializing, idle, busy, dead
         self.invocations = 0
         self.last_used = time.monotonic()
@@ -445,7 +339,7 @@ class ExecutionEnvironment:
                 return None
             pending = self._to_deliver
             self._to_deliver = None
-        deadline = now_ms() + int(self.config.timeout_s * 1000)
+        deadline = epoch_ms() + int(self.config.timeout_s * 1000)
         nxt = NextInvocation(**{**pending.nxt.__dict__, "deadline_ms": deadline})
         pending.started_at = time.time()
         pending.t0 = time.perf_counter()
@@ -525,11 +419,11 @@ class ExecutionEnvironment:
             if chunks:
                 data = self._partial + b"".join(chunks)
                 *complete, self._partial = data.split(b"\n")
-                ts = now_ms()
+                ts = epoch_ms()
                 # awslambdaric ends each record of a multi-line error with \r; CloudWatch shows them as one event.
                 self._lines.extend((ts, line.decode("utf-8", "replace")) for line in complete)
             if eof and self._partial:
-                self._lines.append((now_ms(), self._partial.decode("utf-8", "replace")))
+                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
                 self._partial = b""
             return not eof
 
@@ -538,7 +432,7 @@ class ExecutionEnvironment:
         self.drain_logs()
         with self._log_lock:
             if self._partial:
-                self._lines.append((now_ms(), self._partial.decode("utf-8", "replace")))
+                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
                 self._partial = b""
             lines, self._lines = self._lines, []
         return lines

@@ -1,11 +1,21 @@
-"""Records of what happened: one `Invocation` per call, and the REPORT line Lambda writes for it."""
+"""Records of what happened: one `Invocation` per call, and the REPORT line Lambda writes for it.
+
+`fill_result` and `log_lines` turn what the worker did (an environment's `Outcome`) into the
+record's result or error and into its log: START, the handler's output, END, REPORT.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lambdalab._util.timefmt import iso_millis
+
+if TYPE_CHECKING:
+    from lambdalab.runtime.environment import Outcome
 
 _REPORT = re.compile(
     r"^REPORT RequestId: (?P<request_id>\S+)\t"
@@ -131,3 +141,48 @@ class Invocation:
 
     def log_text(self) -> str:
         return "\n".join(self.log_lines)
+
+
+def fill_result(inv: Invocation, outcome: Outcome, timeout_s: float) -> None:
+    """Fill in the result, or the error, of what the worker did."""
+    if outcome.kind == "response":
+        inv.payload = outcome.body
+        if outcome.content_type == "application/json":
+            inv.result = json.loads(outcome.body) if outcome.body else None
+        else:
+            inv.result = outcome.body
+        return
+    if outcome.kind == "timeout":
+        inv.status = "timeout"
+        error = {"errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+                 "errorType": "Sandbox.Timedout"}
+    elif outcome.kind == "too_large":
+        inv.status = "error"
+        error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({6 * 1024 * 1024} bytes).",
+                 "errorType": "Function.ResponseSizeTooLarge"}
+    else:
+        try:
+            error = json.loads(outcome.body)
+        except ValueError:
+            error = {"errorMessage": outcome.body.decode("utf-8", "replace"), "errorType": outcome.error_type or "Runtime.Unknown"}
+        if not isinstance(error, dict):
+            error = {"errorMessage": str(error), "errorType": outcome.error_type or "Runtime.Unknown"}
+        if outcome.kind in ("exit", "init_error"):
+            inv.status = "error"
+    inv.error = error
+    inv.function_error = "Unhandled"
+    inv.payload = json.dumps(error).encode()
+
+
+def log_lines(inv: Invocation, init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
+              outcome: Outcome, timeout_s: float) -> list[tuple[int, str]]:
+    """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT..."""
+    start, end = int(inv.started_at * 1000), int(inv.ended_at * 1000)
+    out = [*init_lines, (start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines,
+           (end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
+    if outcome.kind == "timeout":
+        out.append((end, f"{iso_millis()} {inv.request_id} Task timed out after {timeout_s:.2f} seconds"))
+    elif outcome.kind == "exit":
+        out.append((end, f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}"))
+        out.append((end, "Runtime.ExitError"))
+    return out

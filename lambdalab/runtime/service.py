@@ -1,45 +1,43 @@
 """The local Lambda service: functions, their pools of execution environments, and invocations.
 
 `LocalRuntime` decides which environment serves each request (warm reuse, scale-out, cold
-start, throttling at the concurrency limit, provisioned environments), runs synchronous and
-asynchronous invocations (retries, then the on-failure destination), turns what the worker did
-into an `Invocation` record with Lambda's START/END/REPORT lines, reaps idle environments,
-and kills workers that pass their memory size. Closing it leaves no worker behind.
+start, throttling at the concurrency limit, provisioned environments), runs synchronous
+invocations, turns what the worker did into an `Invocation` record with Lambda's
+START/END/REPORT lines, reaps idle environments, and kills workers that pass their memory size.
+Asynchronous invocations (queues, retries, destinations) are `lambdalab.runtime.asynchronous`'s;
+the runtime hands it one attempt at a time. Closing it leaves no worker behind.
 """
 
 from __future__ import annotations
 
 import atexit
-import heapq
-import itertools
 import json
-import logging
+import sys
 import threading
 import time
 import uuid
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from dataclasses import fields, replace
 from typing import Any, Callable, Iterable
 
+from lambdalab._util.spawn import Spawner, guarded
+from lambdalab._util.xray import new_trace_header
+from lambdalab.runtime.asynchronous import (MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig,
+                                            FunctionQueue)
+from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuController
-from lambdalab.runtime.environment import (ExecutionEnvironment, Outcome, Spawner, iso_now, lambda_environment,
-                          new_trace_header, worker_command)
+from lambdalab.runtime.environment import ExecutionEnvironment, lambda_environment
 from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
                      ResourceNotFoundException, TooManyRequestsException)
-from lambdalab.runtime.config import FunctionConfig
-from lambdalab.runtime.records import Invocation, Report, billed_ms
+from lambdalab.runtime.records import Invocation, billed_ms, fill_result, log_lines
 from lambdalab.runtime.runtime_api import NextInvocation
 from lambdalab.runtime.snapstart import SnapshotTemplate
 
-log = logging.getLogger(__name__)
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
-MAX_ASYNC_PAYLOAD = 1024 * 1024
 DEFAULT_ACCOUNT_CONCURRENCY = 10
 _MONITOR_TICK_S = 0.02
-_THROTTLE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 LogSink = Callable[[str, str, list[tuple[int, str]]], None]
 
@@ -57,68 +55,21 @@ def _encode(event: Any) -> bytes:
     return json.dumps(event).encode()
 
 
-@dataclass
-class EventInvokeConfig:
-    """How asynchronous invocations of one function are retried and where failures go."""
+class _Function(FunctionQueue):
+    """A deployed function: its environments, and (from `FunctionQueue`) its asynchronous queue.
 
-    maximum_retry_attempts: int = 2
-    maximum_event_age_s: float = 21600
-    on_failure: Callable[[dict], None] | None = None
-    on_success: Callable[[dict], None] | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.maximum_retry_attempts <= 2:
-            raise InvalidParameterValueException("MaximumRetryAttempts must be 0, 1 or 2")
-        if not 60 <= self.maximum_event_age_s <= 21600:
-            raise InvalidParameterValueException("MaximumEventAgeInSeconds must be 60-21600")
-
-
-@dataclass
-class AsyncEvent:
-    """One event in a function's asynchronous queue; it ends succeeded or dead-lettered."""
-
-    id: str  # the request id of every attempt: Lambda's retries keep it
-    function_name: str
-    event: Any
-    payload: bytes
-    trace_header: str | None
-    enqueued_at: float = field(default_factory=time.time)
-    state: str = "queued"  # queued, running, retrying, succeeded, dead-lettered
-    invocations: list[Invocation] = field(default_factory=list)
-    failure: dict | None = None
-    throttles: int = 0
-    _done: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    @property
-    def attempts(self) -> int:
-        return len(self.invocations)
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the event has succeeded or been dead-lettered."""
-        return self._done.wait(timeout)
-
-
-class _Function:
-    """A deployed function and its environments. Guarded by the runtime's lock."""
+    Guarded by the runtime's lock.
+    """
 
     def __init__(self, config: FunctionConfig):
-        self.config = config
+        super().__init__(config)
         self.envs: set[ExecutionEnvironment] = set()
         self.idle: list[ExecutionEnvironment] = []  # most recently used last
         self.busy = 0
         self.starting = 0
         self.records: list[Invocation] = []
-        self.event_config = EventInvokeConfig()
         self.template: SnapshotTemplate | None = None  # for snap_start functions
         self.template_lock = threading.Lock()
-        self.queue: deque[AsyncEvent] = deque()
-        self.async_workers = 0
-        self.async_inflight = 0  # popped from the queue, not yet succeeded, delayed or dead-lettered
-        self.async_events: list[AsyncEvent] = []
 
     @property
     def in_use(self) -> int:
@@ -131,15 +82,6 @@ class _Function:
             if self.idle[i].init_type == "provisioned-concurrency":
                 return self.idle.pop(i)
         return self.idle.pop() if self.idle else None
-
-
-def _call_destination(callback: Callable[[dict], None], record: dict) -> None:
-    """Hand a record to a destination; a broken destination is logged, never fatal to the queue."""
-    try:
-        callback(record)
-    except Exception:
-        log.exception("destination %r failed for request %s; the record stays in LocalRuntime.dead_letters "
-                      "or the event's own state", callback, record.get("requestContext", {}).get("requestId"))
 
 
 _CONCURRENCY_FIELDS = frozenset({"reserved_concurrency", "provisioned_concurrency"})
@@ -189,20 +131,18 @@ class LocalRuntime:
         self.client = ("awslambdaric" if _has_awslambdaric() else "bootstrap") if client == "auto" else client
         self.account_concurrency = account_concurrency
         self.idle_timeout_s = idle_timeout_s
-        self.async_retry_delays = tuple(async_retry_delays)
         self.extra_env = dict(extra_env or {})
         self.credentials = credentials
         self.log_sink = log_sink
-        self.on_async_failure = on_async_failure
         self.meter = Meter(free_tier=free_tier)
-        self.dead_letters: list[dict] = []
         self.cpu = CpuController(cpu_limit)
         self._functions: dict[str, _Function] = {}
         self._lock = threading.Condition()
         self._closed = threading.Event()
         self._spawner = Spawner()
-        self._delayed: list[tuple[float, int, _Function, AsyncEvent]] = []
-        self._seq = itertools.count()
+        self._async = AsyncInvoker(self._lock, self._closed, attempt=self._attempt, deployed=self._deployed,
+                                   concurrency=self._concurrency, retry_delays=async_retry_delays,
+                                   on_async_failure=on_async_failure)
         self._janitor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambdalab-janitor")
         self._logs: deque[tuple[str, str, list[tuple[int, str]]]] = deque()
         self._logs_cv = threading.Condition()
@@ -211,6 +151,28 @@ class LocalRuntime:
         self._shipper = threading.Thread(target=self._ship_logs, name="lambdalab-logs", daemon=True)
         self._shipper.start()
         _live_runtimes.add(self)
+
+    # Settings of the asynchronous side, kept as the runtime's own attributes.
+    @property
+    def async_retry_delays(self) -> tuple[float, ...]:
+        return self._async.retry_delays
+
+    @async_retry_delays.setter
+    def async_retry_delays(self, delays: tuple[float, float]) -> None:
+        self._async.retry_delays = tuple(delays)
+
+    @property
+    def on_async_failure(self) -> Callable[[FunctionConfig, dict], None] | None:
+        return self._async.on_async_failure
+
+    @on_async_failure.setter
+    def on_async_failure(self, hook: Callable[[FunctionConfig, dict], None] | None) -> None:
+        self._async.on_async_failure = hook
+
+    @property
+    def dead_letters(self) -> list[dict]:
+        """Every destination record of an event that failed for good, oldest first."""
+        return self._async.dead_letters
 
     def __enter__(self) -> "LocalRuntime":
         return self
@@ -253,15 +215,12 @@ class LocalRuntime:
             if fn is None:
                 raise ResourceNotFoundException(f"Function not found: {name}")
             retired = self._retire(fn, lambda env: True)
-            orphans = list(fn.queue) + [item for _, _, f, item in self._delayed if f is fn]
-            fn.queue.clear()
-            self._delayed = [d for d in self._delayed if d[2] is not fn]
-            heapq.heapify(self._delayed)
+            orphans = self._async.take_pending([fn])
             self._lock.notify_all()
         self._destroy_later(retired)
         self._drop_template(fn)
-        for item in orphans:
-            self._dead_letter(fn, item, "FunctionDeleted")
+        for _, item in orphans:
+            self._async.dead_letter(fn, item, "FunctionDeleted")
 
     @staticmethod
     def _drop_template(fn: _Function) -> None:
@@ -323,6 +282,13 @@ class LocalRuntime:
             fn = self._fn(name)
             fn.config = replace(fn.config, **changes)
             return fn.config
+
+    def _deployed(self, fn: FunctionQueue) -> bool:
+        return self._functions.get(fn.config.name) is fn
+
+    def _concurrency(self, fn: FunctionQueue) -> int:
+        reserved = fn.config.reserved_concurrency
+        return reserved if reserved is not None else self.account_concurrency
 
     def _fn(self, name: str) -> _Function:
         fn = self._functions.get(name)
@@ -441,7 +407,7 @@ class LocalRuntime:
                 tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
                 env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
                                          init_type="snap-start", extra=extra)
-                prefix = worker_command(self.client, config.handler)[:-3]
+                prefix = guarded([sys.executable])  # the template runs `-m lambdalab.runtime.ric.snapshot`
                 fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
             return fn.template
 
@@ -496,8 +462,8 @@ class LocalRuntime:
         inv.duration_ms = round(outcome.duration_ms, 2)
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
-        self._fill_result(inv, outcome, config)
-        stamped = self._log_lines(inv, init_lines, lines, outcome, config)
+        fill_result(inv, outcome, config.timeout_s)
+        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s)
         inv.log_lines = [text for _, text in stamped]
         with self._lock:
             fn.records.append(inv)
@@ -508,187 +474,22 @@ class LocalRuntime:
                 self._logs_cv.notify()
         return inv
 
-    @staticmethod
-    def _fill_result(inv: Invocation, outcome: Outcome, config: FunctionConfig) -> None:
-        if outcome.kind == "response":
-            inv.payload = outcome.body
-            if outcome.content_type == "application/json":
-                inv.result = json.loads(outcome.body) if outcome.body else None
-            else:
-                inv.result = outcome.body
-            return
-        if outcome.kind == "timeout":
-            inv.status = "timeout"
-            error = {"errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after {config.timeout_s:.2f} seconds",
-                     "errorType": "Sandbox.Timedout"}
-        elif outcome.kind == "too_large":
-            inv.status = "error"
-            error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({6 * 1024 * 1024} bytes).",
-                     "errorType": "Function.ResponseSizeTooLarge"}
-        else:
-            try:
-                error = json.loads(outcome.body)
-            except ValueError:
-                error = {"errorMessage": outcome.body.decode("utf-8", "replace"), "errorType": outcome.error_type or "Runtime.Unknown"}
-            if not isinstance(error, dict):
-                error = {"errorMessage": str(error), "errorType": outcome.error_type or "Runtime.Unknown"}
-            if outcome.kind in ("exit", "init_error"):
-                inv.status = "error"
-        inv.error = error
-        inv.function_error = "Unhandled"
-        inv.payload = json.dumps(error).encode()
-
-    @staticmethod
-    def _log_lines(inv: Invocation, init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
-                   outcome: Outcome, config: FunctionConfig) -> list[tuple[int, str]]:
-        """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT..."""
-        start, end = int(inv.started_at * 1000), int(inv.ended_at * 1000)
-        out = [*init_lines, (start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines,
-               (end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
-        if outcome.kind == "timeout":
-            out.append((end, f"{iso_now()} {inv.request_id} Task timed out after {config.timeout_s:.2f} seconds"))
-        elif outcome.kind == "exit":
-            out.append((end, f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}"))
-            out.append((end, "Runtime.ExitError"))
-        return out
-
-    # -- asynchronous invocation -----------------------------------------------------------
+    # -- asynchronous invocation (lambdalab.runtime.asynchronous) ------------------------
     def invoke_async(self, name: str, event: Any = None, *, trace_header: str | None = None) -> AsyncEvent:
         """Queue an event (Lambda's `Event` invocation type); returns at once."""
         self._check_open()
         payload = _encode({} if event is None else event)
         if len(payload) > MAX_ASYNC_PAYLOAD:
             raise RequestTooLargeException(len(payload), MAX_ASYNC_PAYLOAD)
-        fn = self._fn(name)
-        item = AsyncEvent(id=str(uuid.uuid4()), function_name=name, event=event, payload=payload,
-                          trace_header=trace_header)
-        with self._lock:
-            fn.async_events.append(item)
-            fn.queue.append(item)
-            self._spawn_async_worker(fn)
-            self._lock.notify_all()
-        return item
+        return self._async.submit(self._fn(name), event, payload, trace_header)
 
-    def _spawn_async_worker(self, fn: _Function) -> None:
-        limit = fn.config.reserved_concurrency if fn.config.reserved_concurrency is not None else self.account_concurrency
-        if fn.async_workers < max(1, limit) and fn.async_workers < len(fn.queue):
-            fn.async_workers += 1
-            threading.Thread(target=self._async_worker, args=(fn,), daemon=True,
-                             name=f"async-{fn.config.name}").start()
-
-    def _async_worker(self, fn: _Function) -> None:
-        try:
-            while True:
-                with self._lock:
-                    if not fn.queue and not self._lock.wait_for(lambda: fn.queue or self._closed.is_set(), timeout=2.0):
-                        return
-                    if self._closed.is_set() or self._functions.get(fn.config.name) is not fn:
-                        return  # close() and remove() dead-letter what is still queued
-                    item = fn.queue.popleft()
-                    item.state = "running"
-                    fn.async_inflight += 1
-                try:
-                    self._attempt(fn, item)
-                finally:
-                    with self._lock:
-                        fn.async_inflight -= 1
-                        self._lock.notify_all()
-        finally:
-            with self._lock:
-                fn.async_workers -= 1
-
-    def _attempt(self, fn: _Function, item: AsyncEvent) -> None:
-        cfg = fn.event_config
-        if time.time() - item.enqueued_at > cfg.maximum_event_age_s:
-            self._dead_letter(fn, item, "EventAgeExceeded")
-            return
-        try:
-            inv = self._invoke(fn, item.event, item.payload, "Event", item.trace_header, None,
-                               attempt=item.attempts + 1, request_id=item.id)
-        except TooManyRequestsException:
-            # Lambda keeps throttled events queued and retries them (for up to six hours).
-            item.throttles += 1
-            item.state = "queued"
-            self._delay(fn, item, _THROTTLE_BACKOFF_S[min(item.throttles, len(_THROTTLE_BACKOFF_S)) - 1])
-            return
-        except Exception as e:  # the function vanished or the runtime closed: never lose the event
-            if self._closed.is_set():
-                condition = "RuntimeClosed"
-            elif self._functions.get(fn.config.name) is not fn:
-                condition = "FunctionDeleted"
-            else:
-                condition = f"Error: {e}"
-            self._dead_letter(fn, item, condition)
-            return
-        item.invocations.append(inv)
-        if inv.ok:
-            item.state = "succeeded"
-            try:
-                if cfg.on_success:
-                    _call_destination(cfg.on_success, self._destination_record(fn, item, "Success"))
-            finally:
-                item._done.set()
-        elif item.attempts <= cfg.maximum_retry_attempts:
-            item.state = "retrying"
-            self._delay(fn, item, self.async_retry_delays[item.attempts - 1])
-        else:
-            self._dead_letter(fn, item, "RetriesExhausted")
-
-    def _delay(self, fn: _Function, item: AsyncEvent, seconds: float) -> None:
-        with self._lock:
-            closed = self._closed.is_set()
-            if not closed and self._functions.get(fn.config.name) is fn:
-                heapq.heappush(self._delayed, (time.monotonic() + seconds, next(self._seq), fn, item))
-                return
-        # Nothing will retry it any more: it must still end somewhere.
-        self._dead_letter(fn, item, "RuntimeClosed" if closed else "FunctionDeleted")
+    def _attempt(self, fn: _Function, item: AsyncEvent) -> Invocation:
+        return self._invoke(fn, item.event, item.payload, "Event", item.trace_header, None,
+                            attempt=item.attempts + 1, request_id=item.id)
 
     def dead_letter(self, name: str, event: Any, condition: str) -> dict:
         """Send an event straight to a function's on-failure destination (used by loop detection)."""
-        fn = self._fn(name)
-        item = AsyncEvent(id=str(uuid.uuid4()), function_name=name, event=event,
-                          payload=_encode(event), trace_header=None)
-        with self._lock:
-            fn.async_events.append(item)
-        self._dead_letter(fn, item, condition)
-        return item.failure
-
-    def _dead_letter(self, fn: _Function, item: AsyncEvent, condition: str) -> None:
-        record = self._destination_record(fn, item, condition)
-        item.failure = record
-        item.state = "dead-lettered"
-        with self._lock:
-            self.dead_letters.append(record)
-        try:
-            if fn.event_config.on_failure:
-                _call_destination(fn.event_config.on_failure, record)
-            if self.on_async_failure:
-                _call_destination(lambda r: self.on_async_failure(fn.config, r), record)
-        finally:
-            item._done.set()
-
-    @staticmethod
-    def _destination_record(fn: _Function, item: AsyncEvent, condition: str) -> dict:
-        last = item.invocations[-1] if item.invocations else None
-        record: dict[str, Any] = {
-            "version": "1.0",
-            "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "requestContext": {
-                "requestId": last.request_id if last else item.id,
-                "functionArn": fn.config.arn + ":$LATEST",
-                "condition": condition,
-                "approximateInvokeCount": item.attempts,
-            },
-            "requestPayload": item.event,
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
-        }
-        if last is not None:
-            if last.function_error:
-                record["responseContext"]["functionError"] = last.function_error
-                record["responsePayload"] = last.error
-            else:
-                record["responsePayload"] = last.result
-        return record
+        return self._async.dead_letter_now(self._fn(name), event, _encode(event), condition)
 
     # -- background work -------------------------------------------------------------------
     def _monitor_loop(self) -> None:
@@ -698,21 +499,8 @@ class LocalRuntime:
             with self._lock:
                 fns = list(self._functions.values())
                 busy = [(e, f.config.memory_mb) for f in fns for e in f.envs if e.state == "busy"]
-                due = []
-                now = time.monotonic()
-                while self._delayed and self._delayed[0][0] <= now:
-                    due.append(heapq.heappop(self._delayed))
-                orphans = []
-                for _, _, fn, item in due:
-                    if self._functions.get(fn.config.name) is fn:
-                        fn.queue.append(item)
-                        self._spawn_async_worker(fn)
-                    else:
-                        orphans.append((fn, item))
-                if due:
-                    self._lock.notify_all()
-            for fn, item in orphans:
-                self._dead_letter(fn, item, "FunctionDeleted")
+            now = time.monotonic()
+            self._async.requeue_due(now)
             for env, memory_mb in busy:
                 env.watchdog_check(memory_mb)
             if now - last_reap >= 0.25:
@@ -765,8 +553,8 @@ class LocalRuntime:
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until no invocation is running and no async event is pending."""
         def quiet() -> bool:
-            return (all(f.in_use == 0 and not f.queue and not f.async_inflight for f in self._functions.values())
-                    and not self._delayed)
+            fns = self._functions.values()
+            return all(f.in_use == 0 for f in fns) and self._async.idle(fns)
         with self._lock:
             return self._lock.wait_for(quiet, timeout=timeout)
 
@@ -782,15 +570,12 @@ class LocalRuntime:
         self._closed.set()
         with self._lock:
             envs = [e for fn in self._functions.values() for e in fn.envs]
-            pending = [(fn, item) for fn in self._functions.values() for item in fn.queue]
-            pending += [(fn, item) for _, _, fn, item in self._delayed]
+            pending = self._async.take_pending(self._functions.values())
             for fn in self._functions.values():
-                fn.queue.clear()
                 fn.idle.clear()
-            self._delayed.clear()
             self._lock.notify_all()
         for fn, item in pending:
-            self._dead_letter(fn, item, "RuntimeClosed")
+            self._async.dead_letter(fn, item, "RuntimeClosed")
         for env in envs:
             env.kill()
         with self._logs_cv:

@@ -1,4 +1,4 @@
-"""lambdalab.runtime.ric.bootstrap against awslambdaric 4.2.2: the same handlers behind the same Runtime API.
+"""lambdalab.runtime.ric against awslambdaric 4.2.2: the same handlers behind the same Runtime API.
 
 Each comparison runs both clients (``CLIENTS``) as real worker processes against a small
 Runtime API server defined here, then compares what the server received (payloads, content
@@ -10,11 +10,13 @@ measurements.
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -32,21 +34,22 @@ import psutil
 import pytest
 
 CLIENTS = ("awslambdaric", "bootstrap")
-CLIENT_MODULES = {"awslambdaric": "awslambdaric", "bootstrap": "lambdalab.runtime.ric.bootstrap"}
+CLIENT_MODULES = {"awslambdaric": "awslambdaric", "bootstrap": "lambdalab.runtime.ric"}
+RIC_DIR = Path(__file__).resolve().parents[2] / "lambdalab" / "runtime" / "ric"
 API = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:bootstrap-check"
 DEADLINE_MS = 3000
 WAIT_S = 20.0
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z")
 RUNTIME_LOG_MS = re.compile(r"^\[ERROR\] \[\d+\] LAMBDA_RUNTIME", re.M)
-# Hides simplejson from the bootstrap so that its stdlib-json path runs.
-STDLIB_JSON_LAUNCHER = (
-    "import runpy, sys; sys.modules['simplejson'] = None; "
-    "runpy.run_module('lambdalab.runtime.ric.bootstrap', run_name='__main__', alter_sys=True)"
+# Runs a copy of ric/ as the top-level package `ric`, with every import of lambdalab failing.
+TOP_LEVEL_LAUNCHER = (
+    "import runpy, sys; sys.modules['lambdalab'] = None; "
+    "runpy.run_module('ric', run_name='__main__', alter_sys=True)"
 )
 NO_CTYPES_LAUNCHER = (
     "import runpy, sys; sys.modules['ctypes'] = None; "
-    "runpy.run_module('lambdalab.runtime.ric.bootstrap', run_name='__main__', alter_sys=True)"
+    "runpy.run_module('lambdalab.runtime.ric', run_name='__main__', alter_sys=True)"
 )
 
 # --------------------------------------------------------------------------- handler code
@@ -756,27 +759,36 @@ def parse_frames(data: bytes) -> list[tuple[bytes, str]]:
     return frames
 
 
-def test_stdlib_json_fallback_matches_simplejson(code_dir: Path) -> None:
-    # Known differences of the stdlib path, left out here: namedtuples become arrays (simplejson:
-    # objects) and some JSON syntax errors are worded differently.
-    names = tuple(n for n in VALUE_NAMES if n != "namedtuple")
-
+def test_ric_runs_as_a_top_level_package(code_dir: Path, tmp_path: Path) -> None:
+    # A later step takes lambdalab off the workers' import path: ric/ must work on its own.
+    shutil.copytree(RIC_DIR, tmp_path / "ric", ignore=shutil.ignore_patterns("__pycache__"))
     def steps(api: RuntimeApiServer, worker: Worker) -> dict:
-        invoke_values(names)(api, worker)
-        api.invoke("dec-empty", body=b"")
-        api.invoke("dec-bad-utf8", body=b'"\xff"')
-        api.invoke("dec-nan", body=b'[1, NaN]')
-        api.invoke("dec-text", body=b'{"do": "x"}', content_type="text/plain")
+        invoke_values(VALUE_NAMES)(api, worker)
+        api.invoke("raise", {"do": "raise", "amount": -1})
+        api.invoke("log", {"do": "log"})
         return {"modules": api.invoke("modules", {"do": "modules"}).json()}
 
     reference = observe("awslambdaric", code_dir, "handlers.dispatch", steps)
-    fallback = observe("bootstrap", code_dir, "handlers.dispatch", steps, launcher=STDLIB_JSON_LAUNCHER)
-    assert "simplejson" not in fallback.results["modules"]
+    standalone = observe("bootstrap", code_dir, "handlers.dispatch", steps, launcher=TOP_LEVEL_LAUNCHER,
+                         env={"PYTHONPATH": os.pathsep.join([str(code_dir), str(tmp_path)])})
+    assert not [m for m in standalone.results["modules"] if m.startswith("lambdalab")]
     reference.posts = [p for p in reference.posts if p.request_id != "modules"]
-    fallback.posts = [p for p in fallback.posts if p.request_id != "modules"]
-    assert_posts_match({"awslambdaric": reference, "bootstrap": fallback})
-    assert fallback.normalised_output == reference.normalised_output
-    assert fallback.post("val-decimal_nested").body == reference.post("val-decimal_nested").body
+    standalone.posts = [p for p in standalone.posts if p.request_id != "modules"]
+    assert_posts_match({"awslambdaric": reference, "bootstrap": standalone})
+    assert standalone.normalised_output == reference.normalised_output
+
+
+def test_ric_imports_only_itself_the_stdlib_and_simplejson() -> None:
+    allowed = set(sys.stdlib_module_names) | {"simplejson", "awslambdaric"}  # awslambdaric: the snapshot's choice
+    for path in sorted(RIC_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                tops = [] if node.level else [node.module.split(".")[0]]
+            else:
+                continue
+            assert set(tops) <= allowed, f"{path.name}:{node.lineno} imports {tops}"
 
 
 INIT_ERRORS = {
@@ -907,16 +919,18 @@ def test_worker_imports_only_itself(code_dir: Path) -> None:
         return {"modules": api.invoke("modules", {"do": "modules"}).json()}
 
     o = observe("bootstrap", code_dir, "handlers.dispatch", steps)
-    # Only the packages on the way to the client: their __init__ files import nothing.
+    # The packages on the way to the client (their __init__ files import nothing), then the client's own modules.
     assert [m for m in o.results["modules"] if not m.startswith("simplejson")] == [
-        "lambdalab", "lambdalab.runtime", "lambdalab.runtime.ric"]
+        "lambdalab", "lambdalab.runtime", "lambdalab.runtime.ric", "lambdalab.runtime.ric.bootstrap",
+        "lambdalab.runtime.ric.client", "lambdalab.runtime.ric.context", "lambdalab.runtime.ric.exceptions",
+        "lambdalab.runtime.ric.logs", "lambdalab.runtime.ric.marshalling"]
 
 
 @pytest.fixture
 def bootstrap_module():
-    import lambdalab.runtime.ric.bootstrap
+    import lambdalab.runtime.ric.client
 
-    return lambdalab.runtime.ric.bootstrap
+    return lambdalab.runtime.ric.client
 
 
 def test_client_keeps_one_nodelay_connection(bootstrap_module) -> None:
