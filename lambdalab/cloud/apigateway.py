@@ -3,7 +3,7 @@
 `HttpApi` serves an HTTP API (payload format 2.0, or 1.0 per route) or, with `kind="rest"`, a REST
 API proxy integration (payload 1.0). Routes are API Gateway route keys: `GET /items/{id}`,
 `ANY /{proxy+}`, `$default`; the most specific match wins. Each request becomes the event
-API Gateway would send (shaped by `lambdalab.events.samples`), the function runs synchronously through
+API Gateway would send (shaped by `lambdalab.events.apigateway`), the function runs synchronously through
 the `invoke` hook, and its result becomes the HTTP response as API Gateway reads it:
 
 - 2.0: a result with `statusCode` gives the status, `headers`, `cookies` (one `Set-Cookie` each),
@@ -23,9 +23,7 @@ import binascii
 import inspect
 import json
 import re
-import secrets
 import socket
-import string
 import threading
 import time
 import uuid
@@ -35,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from lambdalab.events import samples as events
+from lambdalab._util.xray import new_trace_header
+from lambdalab.events import apigateway as events
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 
 KINDS = ("http", "rest")
@@ -153,11 +152,6 @@ def parse_route(key: str, function: str, payload_version: str, kind: str = "http
                 raise ValueError(f"route {key!r}: parameter {p.group('name')!r} appears twice")
             names.add(p.group("name"))
     return Route(f"{method} {template}", function, payload_version, method, template, segments)
-
-
-def _new_trace() -> str:
-    """An X-Ray trace header for a request that arrived without one, as API Gateway adds it."""
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
 
 def _path_parts(path: str) -> list[str]:
@@ -336,7 +330,7 @@ class HttpApi:
         self.stage_variables = dict(stage_variables or {})
         self.binary_media_types = tuple(binary_media_types)
         self.region, self.account = region, account
-        self.api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
+        self.api_id = events.new_api_id()
         self._invoke = invoke
         try:
             self._takes_trace = "trace_header" in inspect.signature(invoke).parameters
@@ -421,7 +415,7 @@ class HttpApi:
         started = time.perf_counter()
         path = unquote(request.raw_path)
         exchange = HttpExchange(request.method, request.raw_path, None, 0)
-        request_id = self._request_id()
+        request_id = events.short_request_id()
         try:
             response = self._serve(request, exchange)
         except Exception as e:  # a bug here must still answer the client
@@ -444,7 +438,8 @@ class HttpApi:
         exchange.route_key = route.key
         if self._throttle is not None and not self._throttle.take():
             return self._error("throttled")
-        trace = next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None) or _new_trace()
+        trace = next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None) \
+            or new_trace_header(parent=False, sampled=None)
         event = self._event(route, params, request, trace)
         exchange.event = event
         outcome, value = self._call(route.function, event, trace)
@@ -491,10 +486,6 @@ class HttpApi:
     def _error(self, what: str) -> HttpResponse:
         status, payload = ERRORS[self.kind][what]
         return _json_response(status, payload)
-
-    def _request_id(self) -> str:
-        """API Gateway's short base64 request id (`JKJaXmPLvHcESHA=`)."""
-        return base64.b64encode(secrets.token_bytes(11)).decode()[:15] + "="
 
     def _response_ids(self, request_id: str) -> list[tuple[str, str]]:
         if self.kind == "http":
