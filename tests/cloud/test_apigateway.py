@@ -16,7 +16,8 @@ import pytest
 
 from lambdalab.cloud import apigateway
 from contract import contract_problems
-from lambdalab.cloud.apigateway import HttpApi, _Malformed, parse_route, response_v1, response_v2
+from lambdalab.cloud.apigateway import HttpApi
+from lambdalab.cloud.apigateway_proxy import Malformed, parse_route, response_v1, response_v2
 from lambdalab.cloud.local_cloud import LocalCloud
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events
@@ -328,7 +329,7 @@ def test_response_reading_rules() -> None:
                 {"statusCode": 200, "isBase64Encoded": True, "body": "***"},
                 {"statusCode": 200, "headers": ["A"]}, {"statusCode": 200, "cookies": "c=1"},
                 {"statusCode": 200, "headers": {"A": {"nested": 1}}}):
-        with pytest.raises(_Malformed):
+        with pytest.raises(Malformed):
             response_v2(bad)
-    with pytest.raises(_Malformed, match="statusCode"):
+    with pytest.raises(Malformed, match="statusCode"):
         response_v1({"message": "hi"})

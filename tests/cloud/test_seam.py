@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -40,28 +39,6 @@ def lambda_handler(event, context):
     time.sleep(event.get("sleep", 0))
     return "slept"
 '''
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    with LocalCloud(cpu_limit=False, async_retry_delays=(0.1, 0.1)) as c:
-        yield c
-
-
-@pytest.fixture
-def fresh(cloud):
-    cloud.reset()
-    return cloud
-
-
-@pytest.fixture
-def code(tmp_path):
-    def make(source: str, name: str = "fn") -> Path:
-        directory = tmp_path / name
-        directory.mkdir(exist_ok=True)
-        (directory / "handler.py").write_text(textwrap.dedent(source))
-        return directory
-    return make
 
 
 def _queue(cloud: LocalCloud, name: str, **attributes: str) -> tuple[str, str]:
@@ -220,12 +197,16 @@ def test_sqs_without_report_batch_item_failures_redelivers_the_whole_batch(fresh
 # --- DynamoDB Streams -----------------------------------------------------------------------
 
 
+def _stream_table(ddb, name: str, view_type: str) -> dict:
+    return ddb.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type})
+
+
 def test_dynamodb_stream_gives_insert_then_modify_with_both_images(fresh, code):
     ddb = fresh.client("dynamodb")
-    table = ddb.create_table(
-        TableName="notes", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    table = _stream_table(ddb, "notes", "NEW_AND_OLD_IMAGES")
     stream_arn = table["TableDescription"]["LatestStreamArn"]
     fresh.deploy("on-change", code(ECHO), "handler.lambda_handler")
     fresh.client("lambda").create_event_source_mapping(FunctionName="on-change", EventSourceArn=stream_arn,
@@ -251,10 +232,7 @@ def test_dynamodb_stream_gives_insert_then_modify_with_both_images(fresh, code):
 
 def test_dynamodb_stream_batches_pending_records(fresh, code):
     ddb = fresh.client("dynamodb")
-    table = ddb.create_table(
-        TableName="bulk", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    table = _stream_table(ddb, "bulk", "NEW_IMAGE")
     for i in range(5):
         ddb.put_item(TableName="bulk", Item={"id": {"S": f"i{i}"}})
     fresh.deploy("bulk", code(ECHO), "handler.lambda_handler")

@@ -66,25 +66,20 @@ class _Exact(_Filter):
 
 
 @dataclass(frozen=True)
-class _Prefix(_Filter):
+class _Affix(_Filter):
+    """`prefix`, or `suffix` when `at_end`."""
+
     text: str
     ignore_case: bool = False
+    at_end: bool = False
 
     def matches(self, value: Any) -> bool:
         if not isinstance(value, str):
             return False
-        return value.lower().startswith(self.text.lower()) if self.ignore_case else value.startswith(self.text)
-
-
-@dataclass(frozen=True)
-class _Suffix(_Filter):
-    text: str
-    ignore_case: bool = False
-
-    def matches(self, value: Any) -> bool:
-        if not isinstance(value, str):
-            return False
-        return value.lower().endswith(self.text.lower()) if self.ignore_case else value.endswith(self.text)
+        text = self.text
+        if self.ignore_case:
+            value, text = value.lower(), text.lower()
+        return value.endswith(text) if self.at_end else value.startswith(text)
 
 
 @dataclass(frozen=True)
@@ -277,11 +272,11 @@ def _ignore_case_arg(name: str, arg: Any, where: str) -> tuple[str, bool]:
 
 
 def _prefix(arg: Any, where: str) -> _Filter:
-    return _Prefix(*_ignore_case_arg("prefix", arg, where))
+    return _Affix(*_ignore_case_arg("prefix", arg, where))
 
 
 def _suffix(arg: Any, where: str) -> _Filter:
-    return _Suffix(*_ignore_case_arg("suffix", arg, where))
+    return _Affix(*_ignore_case_arg("suffix", arg, where), at_end=True)
 
 
 def _equals_ignore_case(arg: Any, where: str) -> _Filter:
