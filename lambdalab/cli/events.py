@@ -7,14 +7,9 @@ import json
 import sys
 from typing import Any, Callable
 
-from lambdalab.events.samples import (
-    ACCOUNT_ID,
-    DYNAMODB_EVENT_NAMES,
-    REGION,
-    STREAM_VIEW_TYPES,
-    generate,
-    options,
-)
+from lambdalab.events import generate, options
+from lambdalab.events.dynamodb import DYNAMODB_EVENT_NAMES, STREAM_VIEW_TYPES
+from lambdalab.runtime.config import ACCOUNT_ID, REGION
 
 
 def _json_arg(text: str) -> Any:

@@ -3,7 +3,7 @@
 `HttpApi` serves an HTTP API (payload format 2.0, or 1.0 per route) or, with `kind="rest"`, a REST
 API proxy integration (payload 1.0). Routes are API Gateway route keys: `GET /items/{id}`,
 `ANY /{proxy+}`, `$default`; the most specific match wins. Each request becomes the event
-API Gateway would send (shaped by `lambdalab.events.samples`), the function runs synchronously through
+API Gateway would send (shaped by `lambdalab.events.apigateway`), the function runs synchronously through
 the `invoke` hook, and its result becomes the HTTP response as API Gateway reads it:
 
 - 2.0: a result with `statusCode` gives the status, `headers`, `cookies` (one `Set-Cookie` each),
@@ -14,18 +14,14 @@ the `invoke` hook, and its result becomes the HTTP response as API Gateway reads
   the API's own throttle (429).
 
 A learner can `curl http://127.0.0.1:PORT/hello`. Closing the API frees its port and threads.
+Route matching and response reading follow API Gateway's rules in `lambdalab.cloud.apigateway_proxy`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
-import json
 import re
-import secrets
 import socket
-import string
 import threading
 import time
 import uuid
@@ -35,17 +31,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from lambdalab.events import samples as events
+from lambdalab._util.xray import new_trace_header
+from lambdalab.cloud.apigateway_proxy import (
+    PAYLOAD_VERSIONS,
+    HttpResponse,
+    Malformed,
+    Route,
+    json_response,
+    parse_route,
+    path_parts,
+    response_v1,
+    response_v2,
+)
+from lambdalab.events import apigateway as events
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 
 KINDS = ("http", "rest")
-PAYLOAD_VERSIONS = ("1.0", "2.0")
-ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 # API Gateway's maximum integration timeouts: HTTP APIs 30 s, REST APIs 29 s (default quota).
 INTEGRATION_TIMEOUT_S = {"http": 30.0, "rest": 29.0}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-_ROUTE_KEY = re.compile(r"^(?P<method>[A-Z]+) (?P<path>/\S*)$")
-_PARAM = re.compile(r"^\{(?P<name>[A-Za-z0-9._-]+)(?P<greedy>\+)?\}$")
 # HTTP APIs pass these bodies as text and base64-encode everything else (a form post included).
 _TEXT_TYPES = re.compile(r"^(text/.*|application/(json|javascript|xml|yaml|x-yaml|graphql)|application/.*\+(json|xml))$")
 
@@ -73,187 +77,6 @@ ERRORS: dict[str, dict[str, tuple[int, dict]]] = {
         "too_large": (413, {"message": "Request Too Long"}),
     },
 }
-
-
-# --- routes -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    """One route key and the function behind it."""
-
-    key: str  # "GET /items/{id}", "ANY /{proxy+}" or "$default"
-    function: str
-    payload_version: str
-    method: str | None = None  # None for $default
-    template: str | None = None  # "/items/{id}"
-    segments: tuple[str, ...] = ()
-
-    @property
-    def greedy(self) -> bool:
-        return bool(self.segments) and self.segments[-1].endswith("+}")
-
-    def match(self, method: str, parts: list[str]) -> dict[str, str] | None:
-        """Path parameters (URL-decoded) when this route takes the request, else None."""
-        if self.method is None:
-            return {}
-        if self.method != "ANY" and self.method != method:
-            return None
-        params: dict[str, str] = {}
-        for i, segment in enumerate(self.segments):
-            m = _PARAM.match(segment)
-            if m and m.group("greedy"):
-                if i >= len(parts):
-                    return None
-                params[m.group("name")] = unquote("/".join(parts[i:]))
-                return params
-            if i >= len(parts):
-                return None
-            if m:
-                params[m.group("name")] = unquote(parts[i])
-            elif unquote(parts[i]) != segment:
-                return None
-        return params if len(parts) == len(self.segments) else None
-
-    def rank(self) -> tuple[int, int, int, int, int]:
-        """Higher is more specific: not $default, not greedy, literal segments, depth, a named method."""
-        literals = sum(1 for s in self.segments if not _PARAM.match(s))
-        return (self.method is not None, not self.greedy, literals, len(self.segments),
-                self.method not in (None, "ANY"))
-
-
-def parse_route(key: str, function: str, payload_version: str, kind: str = "http") -> Route:
-    """Check a route key as API Gateway does; raises ValueError naming the problem."""
-    if not isinstance(function, str) or not function:
-        raise ValueError(f"route {key!r}: function must be a function name")
-    if payload_version not in PAYLOAD_VERSIONS:
-        raise ValueError(f"route {key!r}: payload version {payload_version!r} is not one of {', '.join(PAYLOAD_VERSIONS)}")
-    if kind == "rest" and payload_version != "1.0":
-        raise ValueError(f"route {key!r}: REST API proxy integrations use payload 1.0")
-    if key == "$default":
-        if kind == "rest":
-            raise ValueError("REST APIs have no $default route; use 'ANY /{proxy+}'")
-        return Route(key, function, payload_version)
-    m = _ROUTE_KEY.match(key) if isinstance(key, str) else None
-    if not m:
-        raise ValueError(f"route key {key!r} must look like 'GET /items/{{id}}', 'ANY /{{proxy+}}' or '$default'")
-    method, template = m.group("method"), m.group("path")
-    if method not in ROUTE_METHODS:
-        raise ValueError(f"route {key!r}: method {method} is not one of {', '.join(ROUTE_METHODS)}")
-    segments = tuple(s for s in template.strip("/").split("/") if s) if template.strip("/") else ()
-    names = set()
-    for i, segment in enumerate(segments):
-        p = _PARAM.match(segment)
-        if "{" in segment or "}" in segment:
-            if not p:
-                raise ValueError(f"route {key!r}: a path parameter fills a whole segment, like {{id}}")
-            if p.group("greedy") and i != len(segments) - 1:
-                raise ValueError(f"route {key!r}: a greedy parameter {segment} must be the last segment")
-            if p.group("name") in names:
-                raise ValueError(f"route {key!r}: parameter {p.group('name')!r} appears twice")
-            names.add(p.group("name"))
-    return Route(f"{method} {template}", function, payload_version, method, template, segments)
-
-
-def _new_trace() -> str:
-    """An X-Ray trace header for a request that arrived without one, as API Gateway adds it."""
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-
-
-def _path_parts(path: str) -> list[str]:
-    stripped = path.strip("/")
-    return stripped.split("/") if stripped else []
-
-
-# --- responses ----------------------------------------------------------------------------------
-
-
-@dataclass
-class HttpResponse:
-    """What goes back to the HTTP client."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-class _Malformed(ValueError):
-    """The function's result is not a response API Gateway can read."""
-
-
-def _json_response(status: int, payload: dict) -> HttpResponse:
-    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
-
-
-def _header_text(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise _Malformed(f"header {name!r} has a {type(value).__name__} value")
-
-
-def _status(result: dict) -> int:
-    status = result.get("statusCode")
-    if isinstance(status, str) and status.isdigit():
-        status = int(status)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise _Malformed(f"statusCode {status!r} is not an HTTP status code")
-    return status
-
-
-def _body(result: dict) -> bytes:
-    body = result.get("body")
-    if body is None:
-        return b""
-    if not isinstance(body, str):
-        raise _Malformed(f"body must be a string, got {type(body).__name__} (json.dumps it)")
-    if result.get("isBase64Encoded") is True:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise _Malformed("isBase64Encoded is true but body is not base64") from None
-    return body.encode("utf-8")
-
-
-def _headers(result: dict, multi: bool) -> list[tuple[str, str]]:
-    single = result.get("headers") or {}
-    many = (result.get("multiValueHeaders") or {}) if multi else {}
-    if not isinstance(single, dict) or not isinstance(many, dict):
-        raise _Malformed("headers and multiValueHeaders must be objects")
-    out: list[tuple[str, str]] = []
-    taken = {k.lower() for k in many}
-    for name, values in many.items():
-        if not isinstance(values, list):
-            raise _Malformed(f"multiValueHeaders[{name!r}] must be a list")
-        out += [(name, _header_text(name, v)) for v in values]
-    # A name in both: only multiValueHeaders' values are sent (API Gateway's merge rule).
-    out += [(name, _header_text(name, v)) for name, v in single.items() if name.lower() not in taken]
-    return out
-
-
-def response_v2(result: Any, raw: bytes | None = None) -> HttpResponse:
-    """An HTTP API reads a payload 2.0 result; raises _Malformed when it cannot."""
-    if not (isinstance(result, dict) and "statusCode" in result):
-        # Any JSON without statusCode: 200, application/json, the function's response as body.
-        body = raw if raw else json.dumps(result).encode()
-        return HttpResponse(200, [("Content-Type", "application/json")], body)
-    headers = _headers(result, multi=False)
-    cookies = result.get("cookies") or []
-    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
-        raise _Malformed("cookies must be a list of strings")
-    headers += [("Set-Cookie", c) for c in cookies]
-    return HttpResponse(_status(result), headers, _body(result))
-
-
-def response_v1(result: Any) -> HttpResponse:
-    """API Gateway reads a payload 1.0 (proxy integration) result; raises _Malformed when it cannot."""
-    if not isinstance(result, dict) or "statusCode" not in result:
-        raise _Malformed("a payload 1.0 response is an object with statusCode, headers, body")
-    return HttpResponse(_status(result), _headers(result, multi=True), _body(result))
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -336,7 +159,7 @@ class HttpApi:
         self.stage_variables = dict(stage_variables or {})
         self.binary_media_types = tuple(binary_media_types)
         self.region, self.account = region, account
-        self.api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
+        self.api_id = events.new_api_id()
         self._invoke = invoke
         try:
             self._takes_trace = "trace_header" in inspect.signature(invoke).parameters
@@ -371,7 +194,7 @@ class HttpApi:
             return list(self._routes.values())
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        parts = _path_parts(path)
+        parts = path_parts(path)
         best: tuple[Route, dict[str, str]] | None = None
         for route in self.routes:
             params = route.match(method, parts)
@@ -421,7 +244,7 @@ class HttpApi:
         started = time.perf_counter()
         path = unquote(request.raw_path)
         exchange = HttpExchange(request.method, request.raw_path, None, 0)
-        request_id = self._request_id()
+        request_id = events.short_request_id()
         try:
             response = self._serve(request, exchange)
         except Exception as e:  # a bug here must still answer the client
@@ -444,7 +267,8 @@ class HttpApi:
         exchange.route_key = route.key
         if self._throttle is not None and not self._throttle.take():
             return self._error("throttled")
-        trace = next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None) or _new_trace()
+        trace = next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None) \
+            or new_trace_header(parent=False, sampled=None)
         event = self._event(route, params, request, trace)
         exchange.event = event
         outcome, value = self._call(route.function, event, trace)
@@ -462,7 +286,7 @@ class HttpApi:
             if route.payload_version == "2.0":
                 return response_v2(value.result, getattr(value, "payload", None) or None)
             return response_v1(value.result)
-        except _Malformed as e:
+        except Malformed as e:
             exchange.error = f"malformed Lambda proxy response: {e}"
             return self._error("malformed")
 
@@ -490,11 +314,7 @@ class HttpApi:
 
     def _error(self, what: str) -> HttpResponse:
         status, payload = ERRORS[self.kind][what]
-        return _json_response(status, payload)
-
-    def _request_id(self) -> str:
-        """API Gateway's short base64 request id (`JKJaXmPLvHcESHA=`)."""
-        return base64.b64encode(secrets.token_bytes(11)).decode()[:15] + "="
+        return json_response(status, payload)
 
     def _response_ids(self, request_id: str) -> list[tuple[str, str]]:
         if self.kind == "http":

@@ -1,7 +1,8 @@
 """The local cloud: moto's AWS services on 127.0.0.1 joined to the local Lambda runtime.
 
-`LocalCloud` starts moto's server in this process (so the seam in `lambdalab.cloud.seam` applies) and
-a `LocalRuntime` whose workers talk to that server (`AWS_ENDPOINT_URL`), so handler code runs
+`LocalCloud` is the learner's API. It starts moto's server in this process (`lambdalab.cloud.server`,
+with the patches of `lambdalab.cloud.moto` applied, so they reach the cloud's `LambdaService`) and a
+`LocalRuntime` whose workers talk to that server (`AWS_ENDPOINT_URL`), so handler code runs
 unchanged here or on AWS. Functions created through the Lambda API run in the runtime with
 their configuration; S3, SNS, SQS and DynamoDB Streams triggers run the real handlers; each
 function gets its execution role's STS credentials; START/END/REPORT lines and handler output go
@@ -23,25 +24,18 @@ import base64
 import io
 import json
 import secrets
-import sys
-import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from lambdalab.cloud import seam
-from lambdalab.cloud.loops import RecursionGuard
-from lambdalab.cloud.seam import BatchOutcome, LambdaApiError, function_name_from
-from lambdalab.runtime.config import ACCOUNT_ID, REGION, FunctionConfig
-from lambdalab.runtime.errors import (
-    InvalidParameterValueException,
-    RequestTooLargeException,
-    ResourceNotFoundException,
-    TooManyRequestsException,
-)
+from lambdalab.cloud import moto as moto_patches
+from lambdalab.cloud.lambda_service import LambdaService
+from lambdalab.cloud.pollers import EventSourcePollers
+from lambdalab.cloud.server import make_moto_server
+from lambdalab.runtime.config import ACCOUNT_ID, REGION
+from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
 
 ADMIN_USER = "lambdalab-admin"
 ADMIN_ACCESS_KEY_ID = "AKIALAMBDALABADMIN01"
@@ -57,7 +51,6 @@ BASIC_EXECUTION_STATEMENTS = [{
     "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
     "Resource": "*",
 }]
-TAIL_BYTES = 4096
 
 _open_lock = threading.Lock()
 _open_cloud: "LocalCloud | None" = None
@@ -88,27 +81,35 @@ class LocalCloud:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.endpoint = ""
-        self.echo_logs = echo_logs
         self._port = port
         self._want_iam = iam_enforcement
         self._runtime_options = dict(account_concurrency=account_concurrency, idle_timeout_s=idle_timeout_s,
                                      cpu_limit=cpu_limit, async_retry_delays=async_retry_delays, client=client)
         self._admin_secret = secrets.token_urlsafe(30)[:40]
-        self._guard = RecursionGuard()
-        self._provisioned: dict[str, dict[str, int]] = {}
-        self._code_lock = threading.Lock()
+        self._lambda = LambdaService(region=region, account_id=self.account_id, echo_logs=echo_logs)
         self._session_lock = threading.Lock()
-        self._logs_lock = threading.Lock()
-        self._patches = seam.Patches()
+        self._patches: moto_patches.Patches | None = None
         self._server: Any = None
-        self._pollers: seam.EventSourcePollers | None = None
-        self._workdir: tempfile.TemporaryDirectory | None = None
+        self._pollers: EventSourcePollers | None = None
         self._iam_saved: tuple[float, int] | None = None
         self._session: Any = None
         self._events: Any = None
         self._http: Any = None
-        self.runtime: Any = None
         self._open = False
+
+    @property
+    def runtime(self) -> Any:
+        """The `LocalRuntime` the cloud's functions run in (None until the cloud starts)."""
+        return self._lambda.runtime
+
+    @property
+    def echo_logs(self) -> bool:
+        """Whether function log lines are also printed to stderr as they arrive."""
+        return self._lambda.echo_logs
+
+    @echo_logs.setter
+    def echo_logs(self, on: bool) -> None:
+        self._lambda.echo_logs = on
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "LocalCloud":
@@ -135,21 +136,15 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
-        from lambdalab.runtime.service import LocalRuntime
-
         self._open = True
-        self._workdir = tempfile.TemporaryDirectory(prefix="lambdalab-cloud-")
-        seam.install(self, self._patches)
-        self._server = seam.make_moto_server(self, port=self._port)
+        self._patches = moto_patches.install(self._lambda)
+        self._server = make_moto_server(self._lambda, port=self._port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        self.runtime = LocalRuntime(
-            **self._runtime_options,
-            extra_env={"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": self.region},
-            credentials=self._credentials, log_sink=self._log_sink, on_async_failure=self._on_async_failure)
+        self._lambda.start(self.endpoint, self._runtime_options)
         self._create_admin()
-        self._pollers = seam.EventSourcePollers(self)
+        self._pollers = EventSourcePollers(self._lambda)
         self._pollers.start()
         self.events  # noqa: B018 - EventBridge delivery must be in place before any rule targets a function
         if self._want_iam:
@@ -176,20 +171,18 @@ class LocalCloud:
         if self._pollers is not None:
             step(self._pollers.stop)
             self._pollers = None
-        if self.runtime is not None:
-            step(self.runtime.close)
+        self._lambda.close(step)
         if self._server is not None:
             step(self._server.stop)
             self._server = None
         if self._iam_saved is not None:
             step(lambda: self.enforce_iam(False))
-        step(self._patches.remove)
+        if self._patches is not None:
+            step(self._patches.remove)
+            self._patches = None
         if self._open:
             from moto.moto_api._internal.models import moto_api_backend
             step(moto_api_backend.reset)  # leave no state behind for the next cloud in this process
-        if self._workdir is not None:
-            step(self._workdir.cleanup)
-            self._workdir = None
         self._open = False
         with _open_lock:
             if _open_cloud is self:
@@ -203,14 +196,11 @@ class LocalCloud:
         for attached in (self._events, self._http):
             if attached is not None and hasattr(attached, "reset"):
                 attached.reset()
-        for name in self.runtime.functions():
-            self.runtime.remove(name)
+        self._lambda.reset()
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()
         if self._pollers is not None:
             self._pollers.reset()
-        self._guard.reset()
-        self._provisioned.clear()
         self._create_admin()
 
     def _check_open(self) -> None:
@@ -242,7 +232,7 @@ class LocalCloud:
         self._check_open()
         if self._events is None:
             from lambdalab.cloud.eventbridge import delivery as eventbridge
-            self._events = eventbridge.attach(self)
+            self._events = eventbridge.attach(self._lambda)
         return self._events
 
     @property
@@ -288,17 +278,6 @@ class LocalCloud:
         if policy:
             iam.put_role_policy(name, "inline", json.dumps({"Version": "2012-10-17", "Statement": policy}))
         return role.arn
-
-    def _credentials(self, config: FunctionConfig) -> dict[str, str]:
-        """The execution role's temporary credentials from STS, as Lambda puts them in the environment."""
-        if not config.role_arn:
-            return {}
-        from moto.sts.models import sts_backends
-        sts = sts_backends[config.account_id]["global"]
-        role = sts.assume_role(region_name=config.region, role_session_name=config.name,
-                               role_arn=config.role_arn, policy=None, duration=43200, external_id=None)
-        return {"AWS_ACCESS_KEY_ID": role.access_key_id, "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
-                "AWS_SESSION_TOKEN": role.session_token}
 
     def enforce_iam(self, on: bool = True) -> None:
         """Turn moto's IAM policy checks on or off for every request from now on."""
@@ -352,7 +331,7 @@ class LocalCloud:
 
     def _deploy_direct(self, spec: dict[str, Any], package: bytes) -> dict[str, Any]:
         """Deploy through moto's Python API (its Lambda HTTP API is unusable under IAM enforcement)."""
-        backend = self._lambda_backend()
+        backend = self._lambda.backend()
         zipped = base64.b64encode(package).decode()
         try:
             backend.get_function(spec["FunctionName"])
@@ -362,10 +341,6 @@ class LocalCloud:
         backend.update_function_code(spec["FunctionName"], None, {"ZipFile": zipped})
         body = {k: v for k, v in spec.items() if k not in ("FunctionName", "Runtime")}
         return backend.update_function_configuration(spec["FunctionName"], None, body)
-
-    def _lambda_backend(self, account_id: str | None = None, region: str | None = None) -> Any:
-        from moto.awslambda.models import lambda_backends
-        return lambda_backends[account_id or self.account_id][region or self.region]
 
     # -- inspecting ----------------------------------------------------------------------------
     def records(self, name: str | None = None) -> list[Any]:
@@ -381,7 +356,7 @@ class LocalCloud:
         except ResourceNotFoundException:
             records = []
         return {"Invocations": len(records), "Errors": sum(1 for r in records if not r.ok),
-                "RecursiveInvocationsDropped": self._guard.dropped(name)}
+                "RecursiveInvocationsDropped": self._lambda.guard.dropped(name)}
 
     def logs(self, name: str) -> list[str]:
         """Every message in the function's CloudWatch log group in moto, oldest first."""
@@ -411,146 +386,7 @@ class LocalCloud:
             time.sleep(0.05)
         return False
 
-    # -- the Lambda service behind the seam ----------------------------------------------------
-    def _code_dir(self, fn: Any) -> Path:
-        """The function's deployment package, extracted once per code version."""
-        assert self._workdir is not None
-        target = Path(self._workdir.name) / "functions" / fn.function_name / fn.code_digest[:16]
-        with self._code_lock:
-            if not target.is_dir():
-                partial = target.with_name(target.name + ".partial")
-                try:
-                    with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
-                        zf.extractall(partial)
-                except zipfile.BadZipFile:
-                    raise LambdaApiError(400, "InvalidParameterValueException",
-                                         "Could not unzip uploaded file. Please check your file, then try to upload again.")
-                partial.rename(target)
-        return target
-
-    def _config_for(self, fn: Any) -> FunctionConfig:
-        reserved = fn.reserved_concurrency
-        try:
-            return FunctionConfig(
-                name=fn.function_name, code_dir=self._code_dir(fn), handler=fn.handler or "",
-                memory_mb=int(fn.memory_size), timeout_s=float(fn.timeout),
-                environment=dict(fn.environment_vars or {}), ephemeral_storage_mb=int(fn.ephemeral_storage),
-                reserved_concurrency=None if reserved is None else int(reserved),
-                provisioned_concurrency=sum(self._provisioned.get(fn.function_name, {}).values()),
-                architecture=(fn.architectures or ["x86_64"])[0], region=fn.region,
-                account_id=fn.account_id, role_arn=fn.role)
-        except InvalidParameterValueException as e:
-            raise LambdaApiError(400, "InvalidParameterValueException", str(e)) from None
-
-    def function_created(self, fn: Any) -> None:
-        self.runtime.deploy(self._config_for(fn))
-        self._apply_event_config(fn)
-
-    def function_changed(self, fn: Any) -> None:
-        name = fn.function_name
-        if name not in self.runtime.functions():
-            return self.function_created(fn)
-        new = self._config_for(fn)
-        old = self.runtime.get(name)
-        if replace(old, reserved_concurrency=new.reserved_concurrency) == new:
-            # Reserving concurrency keeps warm environments, as on Lambda.
-            if old.reserved_concurrency != new.reserved_concurrency:
-                self._run_api(lambda: self.runtime.set_reserved_concurrency(name, new.reserved_concurrency))
-        else:
-            self._run_api(lambda: self.runtime.deploy(new))
-        self._apply_event_config(fn)
-
-    def function_deleted(self, name: str) -> None:
-        self._provisioned.pop(name, None)
-        self._guard.forget(name)
-        if name in self.runtime.functions():
-            self.runtime.remove(name)
-
-    @staticmethod
-    def _run_api(call: Any) -> Any:
-        try:
-            return call()
-        except InvalidParameterValueException as e:
-            raise LambdaApiError(400, "InvalidParameterValueException", str(e)) from None
-
-    def _apply_event_config(self, fn: Any) -> None:
-        config = fn.event_invoke_config[-1].config if fn.event_invoke_config else {}
-        on_success = ((config.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination")
-        settings: dict[str, Any] = {
-            "maximum_retry_attempts": int(config.get("MaximumRetryAttempts", 2)),
-            "maximum_event_age_s": float(config.get("MaximumEventAgeInSeconds", 21600)),
-            "on_success": (lambda record, dest=on_success: self._send_record(dest, record, "Success"))
-            if on_success else None,
-        }
-        self._run_api(lambda: self.runtime.set_event_invoke_config(fn.function_name, **settings))
-
-    def _known(self, fn: Any) -> str:
-        name = fn.function_name
-        if name not in self.runtime.functions():
-            # A function created before this cloud opened, or by a backend we did not patch.
-            self.function_created(fn)
-        return name
-
-    def invoke_api(self, fn: Any, payload: bytes, invocation_type: str, log_type: str | None,
-                   trace_header: str | None, response_headers: dict[str, Any]) -> bytes:
-        """The Invoke API: RequestResponse, Event and DryRun, with LogType=Tail."""
-        name = self._known(fn)
-        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
-            raise LambdaApiError(400, "InvalidParameterValueException",
-                                 f"Invocation type {invocation_type!r} is not one of RequestResponse, Event, DryRun")
-        if log_type not in (None, "None", "Tail"):
-            raise LambdaApiError(400, "InvalidParameterValueException", f"LogType {log_type!r} is not None or Tail")
-        if invocation_type == "DryRun":
-            return b""
-        try:
-            event = json.loads(payload) if payload.strip() else {}
-        except ValueError as e:
-            raise LambdaApiError(400, "InvalidRequestContentException",
-                                 f"Could not parse request body into json: {e}") from None
-        admission = self._guard.admit(name, fn.function_arn.split(":$LATEST")[0], trace_header)
-        try:
-            if invocation_type == "Event":
-                if admission.stopped:
-                    self.runtime.dead_letter(name, event, "RecursiveInvocationException")
-                else:
-                    self.runtime.invoke_async(name, event, trace_header=admission.header)
-                return b""
-            if admission.stopped:
-                raise LambdaApiError(400, "RecursiveInvocationException",
-                                     "Lambda has detected your function being invoked in a recursive loop "
-                                     "with other AWS resources and stopped your function's invocation.")
-            inv = self.runtime.invoke(name, event, trace_header=admission.header)
-        except TooManyRequestsException as e:
-            raise LambdaApiError(429, "TooManyRequestsException", "Rate Exceeded.", Reason=e.reason) from None
-        except RequestTooLargeException as e:
-            raise LambdaApiError(413, "RequestTooLargeException", str(e)) from None
-        response_headers["X-Amz-Executed-Version"] = "$LATEST"
-        if inv.function_error:
-            response_headers["x-amz-function-error"] = inv.function_error
-        if log_type == "Tail":
-            tail = ("\n".join(inv.log_lines) + "\n").encode()[-TAIL_BYTES:]
-            response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
-        return inv.payload
-
-    def deliver(self, function_ref: str, event: Any, trace_header: str | None = None) -> Any:
-        """An asynchronous invocation by a trigger (S3, SNS, EventBridge, a destination).
-
-        `function_ref` is a name or ARN. Returns the runtime's `AsyncEvent`, or None when the
-        function does not exist (the delivery is lost, as from S3 or SNS) or the recursion
-        guard stopped it (the event went to the dead-letter queue / on-failure destination).
-        """
-        name = function_name_from(function_ref)
-        try:
-            fn = self._lambda_backend(*_account_region(function_ref, self)).get_function(name)
-        except Exception:
-            return None
-        self._known(fn)
-        admission = self._guard.admit(name, fn.function_arn, trace_header)
-        if admission.stopped:
-            self.runtime.dead_letter(name, event, "RecursiveInvocationException")
-            return None
-        return self.runtime.invoke_async(name, event, trace_header=admission.header)
-
+    # -- invoking from Python -------------------------------------------------------------------
     def invoke(self, name: str, event: Any = None, *, trace_header: str | None = None) -> Any:
         """A synchronous invocation from Python (e.g. an HTTP API route): returns the `Invocation`.
 
@@ -558,197 +394,9 @@ class LocalCloud:
         `TooManyRequestsException` when the function is at its concurrency limit.
         """
         self._check_open()
-        try:
-            fn = self._function_or_404(function_name_from(name))
-        except LambdaApiError as e:
-            raise ResourceNotFoundException(e.message) from None
-        self._known(fn)
-        admission = self._guard.admit(fn.function_name, fn.function_arn, trace_header)
-        if admission.stopped:
-            raise InvalidParameterValueException(
-                f"RecursiveInvocationException: {fn.function_name} was stopped after "
-                f"{self._guard.max_hops} invocations in one chain")
-        return self.runtime.invoke(fn.function_name, {} if event is None else event,
-                                   trace_header=admission.header)
-
-    def invoke_batch(self, function_arn: str, event: dict, trace_header: str | None) -> BatchOutcome:
-        """A synchronous invocation by an event source mapping (SQS, DynamoDB Streams)."""
-        name = function_name_from(function_arn)
-        try:
-            fn = self._lambda_backend(*_account_region(function_arn, self)).get_function(name)
-            self._known(fn)
-        except Exception:
-            return BatchOutcome(invoked=False, ok=False)
-        admission = self._guard.admit(name, fn.function_arn, trace_header)
-        if admission.stopped:
-            return BatchOutcome(invoked=False, ok=False)
-        try:
-            inv = self.runtime.invoke(name, event, trace_header=admission.header)
-        except (TooManyRequestsException, ResourceNotFoundException, RuntimeError):
-            return BatchOutcome(invoked=False, ok=False)
-        return BatchOutcome(invoked=True, ok=inv.ok, result=inv.result)
-
-    def provisioned_concurrency(self, function_name: str, qualifier: str | None, method: str,
-                                body: dict) -> tuple[int, dict]:
-        """Put/Get/Delete/List ProvisionedConcurrencyConfig (moto has none of them)."""
-        fn = self._function_or_404(function_name)
-        configs = self._provisioned.setdefault(fn.function_name, {})
-        if method == "LIST":
-            return 200, {"ProvisionedConcurrencyConfigs": [
-                {"FunctionArn": f"{fn.function_arn}:{q}", **_pc_status(n)} for q, n in configs.items()]}
-        if not qualifier:
-            raise LambdaApiError(400, "InvalidParameterValueException", "Qualifier is required")
-        self._check_qualifier(fn, qualifier)
-        if method == "GET":
-            if qualifier not in configs:
-                raise LambdaApiError(404, "ProvisionedConcurrencyConfigNotFoundException",
-                                     "No Provisioned Concurrency Config found for this function")
-            return 200, _pc_status(configs[qualifier])
-        if method == "DELETE":
-            configs.pop(qualifier, None)
-            self._run_api(lambda: self.runtime.set_provisioned_concurrency(fn.function_name, sum(configs.values())))
-            return 204, {}
-        if method != "PUT":
-            raise LambdaApiError(400, "InvalidParameterValueException", f"method {method} is not supported")
-        count = body.get("ProvisionedConcurrentExecutions")
-        if not isinstance(count, int) or count < 1:
-            raise LambdaApiError(400, "InvalidParameterValueException",
-                                 "ProvisionedConcurrentExecutions must be an integer >= 1")
-        total = sum(n for q, n in configs.items() if q != qualifier) + count
-        reserved = fn.reserved_concurrency
-        if reserved is not None and total > int(reserved):
-            raise LambdaApiError(400, "InvalidParameterValueException",
-                                 f"Requested Provisioned Concurrency ({total}) should not be greater than the "
-                                 f"reservedConcurrentExecution for function ({reserved})")
-        if total > self.runtime.account_concurrency:
-            raise LambdaApiError(400, "InvalidParameterValueException",
-                                 f"Requested Provisioned Concurrency ({total}) exceeds the account's concurrency "
-                                 f"limit ({self.runtime.account_concurrency})")
-        configs[qualifier] = count
-        self._known(fn)
-        self._run_api(lambda: self.runtime.set_provisioned_concurrency(fn.function_name, total))
-        return 202, _pc_status(count)
-
-    @staticmethod
-    def _check_qualifier(fn: Any, qualifier: str) -> None:
-        backend = _backend_of(fn)
-        if qualifier == "$LATEST":
-            raise LambdaApiError(400, "InvalidParameterValueException",
-                                 "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
-        try:
-            backend.get_function(fn.function_name, qualifier)
-        except Exception:
-            raise LambdaApiError(404, "ResourceNotFoundException",
-                                 f"Function not found: {fn.function_arn}:{qualifier}") from None
-
-    def recursion_config(self, function_name: str, method: str, body: dict) -> tuple[int, dict]:
-        """Put/GetFunctionRecursionConfig (moto has neither)."""
-        fn = self._function_or_404(function_name)
-        if method == "PUT":
-            mode = body.get("RecursiveLoop")
-            try:
-                self._guard.set_mode(fn.function_name, mode)
-            except ValueError as e:
-                raise LambdaApiError(400, "ValidationException", str(e)) from None
-        elif method != "GET":
-            raise LambdaApiError(400, "InvalidParameterValueException", f"method {method} is not supported")
-        return 200, {"RecursiveLoop": self._guard.mode(fn.function_name)}
+        return self._lambda.invoke(name, event, trace_header=trace_header)
 
     def set_recursive_loop(self, name: str, mode: str) -> None:
         """Python shortcut for PutFunctionRecursionConfig (`Allow` or `Terminate`)."""
-        self._function_or_404(name)
-        self._guard.set_mode(name, mode)
-
-    def _function_or_404(self, name: str) -> Any:
-        try:
-            return self._lambda_backend().get_function(name)
-        except Exception:
-            raise LambdaApiError(404, "ResourceNotFoundException",
-                                 f"Function not found: arn:aws:lambda:{self.region}:{self.account_id}:function:{name}") from None
-
-    # -- where logs and failed events go ------------------------------------------------------
-    def _log_sink(self, function_name: str, log_stream: str, lines: list[tuple[int, str]]) -> None:
-        from moto.logs.models import logs_backends
-
-        logs = logs_backends[self.account_id][self.region]
-        group = f"/aws/lambda/{function_name}"
-        events = sorted(({"timestamp": ts, "message": text} for ts, text in lines), key=lambda e: e["timestamp"])
-        with self._logs_lock:
-            logs.ensure_log_group(group)
-            logs.ensure_log_stream(group, log_stream)
-            if events:
-                logs.put_log_events(group, log_stream, events)
-        if self.echo_logs:
-            for _, text in lines:
-                print(f"[{function_name}] {text}", file=sys.stderr, flush=True)
-
-    def _on_async_failure(self, config: FunctionConfig, record: dict) -> None:
-        """An async event that failed for good goes to the dead-letter queue and on-failure destination."""
-        try:
-            fn = self._lambda_backend(config.account_id, config.region).get_function(config.name)
-        except Exception:
-            return
-        dead_letter = getattr(fn, "lambdalab_dead_letter_arn", None)
-        if dead_letter:
-            self._send_dead_letter(dead_letter, record)
-        config_ = fn.event_invoke_config[-1].config if fn.event_invoke_config else {}
-        on_failure = ((config_.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-        if on_failure:
-            self._send_record(on_failure, record, "Failure")
-
-    def _send_dead_letter(self, target_arn: str, record: dict) -> None:
-        """A DLQ gets the event itself, with the request id and error as message attributes."""
-        context = record.get("requestContext", {})
-        error = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
-        message = (error or {}).get("errorMessage") or context.get("condition", "")
-        body = json.dumps(record.get("requestPayload"))
-        attributes = {"RequestID": {"DataType": "String", "StringValue": context.get("requestId", "")},
-                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
-                      "ErrorMessage": {"DataType": "String", "StringValue": str(message)[:1024]}}
-        self._send_to(target_arn, body, attributes)
-
-    def _send_record(self, destination: str, record: dict, outcome: str) -> None:
-        """A destination gets the invocation record (Lambda, SQS, SNS or EventBridge)."""
-        service = destination.split(":")[2] if destination.count(":") >= 5 else ""
-        if service == "lambda":
-            with seam.serving(None):
-                self.deliver(destination, record, None)
-            return
-        if service == "events":
-            from moto.events.models import events_backends
-            account, region = _account_region(destination, self)
-            events_backends[account][region].put_events([{
-                "Source": "lambda", "DetailType": f"Lambda Function Invocation Result - {outcome}",
-                "Detail": json.dumps(record), "EventBusName": destination,
-                "Resources": [record.get("requestContext", {}).get("functionArn", "")]}])
-            return
-        self._send_to(destination, json.dumps(record), None)
-
-    def _send_to(self, arn: str, body: str, attributes: dict[str, Any] | None) -> None:
-        account, region = _account_region(arn, self)
-        with seam.serving(None):
-            if arn.split(":")[2] == "sqs":
-                from moto.sqs.models import sqs_backends
-                sqs_backends[account][region].send_message(arn.split(":")[-1], body, message_attributes=attributes)
-            elif arn.split(":")[2] == "sns":
-                from moto.sns.models import sns_backends
-                sns_attributes = {k: {"Type": v["DataType"], "Value": v["StringValue"]} for k, v in (attributes or {}).items()}
-                sns_backends[account][region].publish(body, arn=arn, message_attributes=sns_attributes)
-
-
-def _account_region(arn: str, cloud: LocalCloud) -> tuple[str, str]:
-    parts = arn.split(":")
-    if len(parts) >= 5 and parts[0] == "arn":
-        return parts[4] or cloud.account_id, parts[3] or cloud.region
-    return cloud.account_id, cloud.region
-
-
-def _backend_of(fn: Any) -> Any:
-    from moto.awslambda.models import lambda_backends
-    return lambda_backends[fn.account_id][fn.region]
-
-
-def _pc_status(count: int) -> dict[str, Any]:
-    return {"RequestedProvisionedConcurrentExecutions": count, "AvailableProvisionedConcurrentExecutions": count,
-            "AllocatedProvisionedConcurrentExecutions": count, "Status": "READY",
-            "LastModified": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())}
+        self._check_open()
+        self._lambda.set_recursive_loop(name, mode)

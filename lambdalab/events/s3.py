@@ -1,10 +1,11 @@
-"""S3 event notification records with every key AWS sends, for what moto's S3 reports.
+"""S3 event notifications: the record S3 sends, and the `s3-put` sample event.
 
-moto's notification event lacks `userIdentity`, `requestParameters`, `responseElements`,
-`s3.bucket.ownerIdentity` and `s3.object.sequencer`, and encodes a key's slashes. This module
-builds the record as S3 does (see ../shared/aws-events/s3-put.json): the key form-URL-encoded
-(space -> `+`, UTF-8 bytes percent-encoded, `/` kept), a sequencer that grows with every event
-so handlers can order them, the requester's principal and address.
+This module owns the shape of an S3 notification record (see shared/aws-events/s3-put.json),
+with every key AWS sends (moto's own event lacks `userIdentity`, `requestParameters`,
+`responseElements`, `s3.bucket.ownerIdentity` and `s3.object.sequencer`, and encodes a key's
+slashes): the key form-URL-encoded (space -> `+`, UTF-8 bytes percent-encoded, `/` kept), a
+sequencer that grows with every event so handlers can order them, the requester's principal and
+address. The local cloud builds its notifications with `s3_record` from moto's bucket and key.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from lambdalab._util.timefmt import iso_millis
+from lambdalab.events._checks import JSON, check_account, check_region, event_time, require
+from lambdalab.runtime.config import ACCOUNT_ID, REGION
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _sequence = itertools.count(1)
 _sequence_lock = threading.Lock()
 
@@ -68,11 +76,6 @@ class Requester:
     host_id: str
 
 
-def event_time(when: datetime | None = None) -> str:
-    when = when or datetime.now(timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
 def s3_record(*, event_name: str, region: str, bucket_name: str, bucket_arn: str, owner: str,
               key: str, size: int | None, etag: str | None, version_id: str | None,
               configuration_id: str, requester: Requester, sequencer: str | None = None,
@@ -89,7 +92,7 @@ def s3_record(*, event_name: str, region: str, bucket_name: str, bucket_arn: str
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
-        "eventTime": event_time(when),
+        "eventTime": iso_millis(when),
         "eventName": event_name,
         "userIdentity": {"principalId": requester.principal_id},
         "requestParameters": {"sourceIPAddress": requester.source_ip},
@@ -103,14 +106,24 @@ def s3_record(*, event_name: str, region: str, bucket_name: str, bucket_arn: str
     }
 
 
-def from_moto(event_name: str, bucket: Any, key: Any, notification_id: str,
-              requester: Requester) -> dict[str, Any]:
-    """The full event for a moto bucket and key (what `moto.s3.notifications._get_s3_event` returns)."""
-    name = event_name[3:] if event_name.startswith("s3:") else event_name
-    version_id = getattr(key, "version_id", None) if bucket.is_versioned else None
+def s3_put_event(bucket: str, key: str, size: int = 1024, *, etag: str | None = None,
+                 region: str = REGION, account: str = ACCOUNT_ID, configuration_id: str | None = None,
+                 source_ip: str = "127.0.0.1", time: datetime | None = None) -> JSON:
+    """An `ObjectCreated:Put` notification for one object; the key arrives URL-encoded, as from S3."""
+    require(isinstance(bucket, str) and bool(_BUCKET.match(bucket)) and ".." not in bucket,
+            f"bucket {bucket!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+    require(isinstance(key, str) and 0 < len(key.encode("utf-8")) <= 1024,
+            f"key {key!r} must be a non-empty string of at most 1024 UTF-8 bytes")
+    require(isinstance(size, int) and not isinstance(size, bool) and size >= 0,
+            f"size {size!r} must be a non-negative integer (bytes)")
+    require(etag is None or (isinstance(etag, str) and etag != ""), f"etag {etag!r} must be a non-empty string")
+    check_region(region)
+    check_account(account)
+    requester = Requester(principal_id=principal_id(None, account), source_ip=source_ip,
+                          request_id=request_id(), host_id=host_id())
     record = s3_record(
-        event_name=name, region=bucket.region_name, bucket_name=bucket.name, bucket_arn=bucket.arn,
-        owner=owner_id(bucket.account_id), key=key.name, size=getattr(key, "size", 0),
-        etag=getattr(key, "etag", ""), version_id=version_id, configuration_id=notification_id,
-        requester=requester)
+        event_name="ObjectCreated:Put", region=region, bucket_name=bucket, bucket_arn=f"arn:aws:s3:::{bucket}",
+        owner=owner_id(account), key=key, size=size, etag=etag or secrets.token_hex(16),
+        version_id=None, configuration_id=configuration_id or str(uuid.uuid4()), requester=requester,
+        when=event_time(time))
     return {"Records": [record]}

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from lambdalab.cloud import apigateway
-from lambdalab.events import samples as sample_events
-from lambdalab.cloud.apigateway import HttpApi, _Malformed, parse_route, response_v1, response_v2
+from contract import contract_problems
+from lambdalab.cloud.apigateway import HttpApi
+from lambdalab.cloud.apigateway_proxy import Malformed, parse_route, response_v1, response_v2
 from lambdalab.cloud.local_cloud import LocalCloud
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events
@@ -108,7 +109,7 @@ def test_get_and_post_through_the_local_endpoint_return_the_handlers_response(cl
     assert headers["Apigw-Requestid"]
     answer = json.loads(body)
     event = answer["event"]
-    assert sample_events.contract_problems("apigateway-v2", event, sample("apigateway-http-v2.json")) == []
+    assert contract_problems("apigateway-v2", event, sample("apigateway-http-v2.json")) == []
     assert event["version"] == "2.0" and event["routeKey"] == "GET /hello"
     assert event["rawPath"] == "/hello" and event["rawQueryString"] == "name=Ada&x=1&x=2"
     assert event["queryStringParameters"] == {"name": "Ada", "x": "1,2"}
@@ -125,7 +126,7 @@ def test_get_and_post_through_the_local_endpoint_return_the_handlers_response(cl
     assert status == 201
     event = json.loads(body)["event"]
     assert event["routeKey"] == "POST /items" and event["body"] == payload and event["isBase64Encoded"] is False
-    assert sample_events.contract_problems("apigateway-v2", event, sample("apigateway-http-v2.json")) == []
+    assert contract_problems("apigateway-v2", event, sample("apigateway-http-v2.json")) == []
 
     status, _, body = call(api, "GET", "/items/caf%C3%A9%20noir")
     event = json.loads(body)["event"]
@@ -201,7 +202,7 @@ def test_rest_api_payload_1_0(cloud) -> None:
         assert headers.get_all("X-Both") == ["multi-1", "multi-2"]  # multiValueHeaders win on a clash
         assert headers["X-Route"] == "/{proxy+}" and headers["x-amzn-RequestId"]
         event = json.loads(body)["event"]
-        assert sample_events.contract_problems("apigateway-v1", event, sample("apigateway-rest-v1.json")) == []
+        assert contract_problems("apigateway-v1", event, sample("apigateway-rest-v1.json")) == []
         assert event["version"] == "1.0" and event["httpMethod"] == "GET"
         assert event["resource"] == "/{proxy+}" and event["path"] == "/a/b"
         assert event["pathParameters"] == {"proxy": "a/b"} and event["stageVariables"] == {"env": "test"}
@@ -328,7 +329,7 @@ def test_response_reading_rules() -> None:
                 {"statusCode": 200, "isBase64Encoded": True, "body": "***"},
                 {"statusCode": 200, "headers": ["A"]}, {"statusCode": 200, "cookies": "c=1"},
                 {"statusCode": 200, "headers": {"A": {"nested": 1}}}):
-        with pytest.raises(_Malformed):
+        with pytest.raises(Malformed):
             response_v2(bad)
-    with pytest.raises(_Malformed, match="statusCode"):
+    with pytest.raises(Malformed, match="statusCode"):
         response_v1({"message": "hi"})

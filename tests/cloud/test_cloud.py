@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import zipfile
 from pathlib import Path
@@ -89,16 +88,6 @@ def shared():
 @pytest.fixture
 def cloud(shared):
     return shared.get()
-
-
-@pytest.fixture
-def code(tmp_path):
-    def make(source: str, name: str = "fn") -> Path:
-        directory = tmp_path / name
-        directory.mkdir(exist_ok=True)
-        (directory / "handler.py").write_text(textwrap.dedent(source))
-        return directory
-    return make
 
 
 def _zip_bytes(directory: Path) -> bytes:

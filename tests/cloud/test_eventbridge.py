@@ -8,20 +8,19 @@ import textwrap
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdalab.events import samples as sample_events
+from contract import contract_problems, sample
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.cloud.eventbridge.delivery import (EventBridgeDelivery, InvalidEventPatternError, aws_event, compile_pattern,
-                                   json_path, lambda_function_name, matches, render_template, target_input)
+from lambdalab.cloud.eventbridge.delivery import EventBridgeDelivery
+from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, compile_pattern, matches
+from lambdalab.cloud.eventbridge.targets import aws_event, json_path, lambda_function_name, render_template, target_input
 from lambdalab.cloud.eventbridge.schedules import (Clock, CronSchedule, ScheduledRule, ScheduleExpressionError, fire_times,
                                  parse_schedule)
 
 UTC = timezone.utc
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events
 
 EVENT = {
     "version": "0",
@@ -242,8 +241,7 @@ def test_aws_event_shape_from_moto_message() -> None:
     event = aws_event(moto_message)
     assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
     assert event["time"] == "2017-12-23T03:33:20Z"
-    sample = json.loads((SAMPLES / "eventbridge.json").read_text())
-    assert sample_events.contract_problems("eventbridge", event, sample) == []
+    assert contract_problems("eventbridge", event, sample("eventbridge")) == []
     assert lambda_function_name("arn:aws:lambda:us-east-1:123456789012:function:fn:live") == "fn"
     assert lambda_function_name("arn:aws:sqs:us-east-1:123456789012:q") is None
 
@@ -415,11 +413,13 @@ def test_closing_gives_moto_its_behaviour_back() -> None:
     before = (Rule.send_to_targets, EventsBackend.put_rule, EventsHandler.test_event_pattern)
     assert before[0].__module__ == "moto.events.models"
     outer = EventBridgeDelivery(lambda *a, **k: None).start()
+    patched = Rule.send_to_targets
+    assert patched.__module__ == "lambdalab.cloud.moto.events"
     inner = EventBridgeDelivery(lambda *a, **k: None).start()
-    assert Rule.send_to_targets is eventbridge._patched_send_to_targets
+    assert Rule.send_to_targets is patched  # patched once, however many deliveries are open
     assert eventbridge._current() is inner  # the latest opened delivers
     inner.close()
-    assert Rule.send_to_targets is eventbridge._patched_send_to_targets and eventbridge._current() is outer
+    assert Rule.send_to_targets is patched and eventbridge._current() is outer
     outer.close()
     assert (Rule.send_to_targets, EventsBackend.put_rule, EventsHandler.test_event_pattern) == before
 
@@ -480,8 +480,7 @@ def test_matching_event_fires_the_target_and_a_non_matching_one_does_not(cloud, 
     assert event["id"] == response["Entries"][0]["EventId"]
     assert event["detail"] == {"total": 150, "items": [{"sku": "B2"}, {"sku": "A1"}]}
     assert event["resources"] == ["arn:aws:shop:::order/1"] and event["account"] == cloud.account_id
-    sample = json.loads((SAMPLES / "eventbridge.json").read_text())
-    assert sample_events.contract_problems("eventbridge", event, sample) == []
+    assert contract_problems("eventbridge", event, sample("eventbridge")) == []
     assert records[0].result == {"seen": event}
 
 
@@ -497,13 +496,13 @@ def test_rate_schedule_fast_forwarded_ten_minutes_fires_ten_times(cloud, eb) -> 
     assert cloud.settle(30)
     records = cloud.runtime.records("sink")
     assert len(records) == 10 and all(r.ok for r in records)
-    sample = json.loads((SAMPLES / "eventbridge.json").read_text())
+    schedule_sample = sample("schedule")
     times = sorted(r.event["time"] for r in records)
     assert times == [(start + timedelta(minutes=k)).strftime("%Y-%m-%dT%H:%M:%SZ") for k in range(1, 11)]
     for r in records:
         assert r.event["source"] == "aws.events" and r.event["detail-type"] == "Scheduled Event"
         assert r.event["resources"] == [rule_arn] and r.event["detail"] == {}
-        assert sample_events.contract_problems("schedule", r.event, sample) == []
+        assert contract_problems("schedule", r.event, schedule_sample) == []
     assert len({r.event["id"] for r in records}) == 10
 
 

@@ -129,18 +129,6 @@ def _code(tmp_path: Path, source: str, name: str) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def cloud():
-    with LocalCloud(cpu_limit=False, async_retry_delays=(0.1, 0.1)) as c:
-        yield c
-
-
-@pytest.fixture
-def fresh(cloud):
-    cloud.reset()
-    return cloud
-
-
 def _queue(cloud: LocalCloud, name: str, **attributes: str) -> tuple[str, str]:
     sqs = cloud.client("sqs")
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]

@@ -13,28 +13,25 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import unquote_plus
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from lambdalab.events import samples as events
+from contract import CONTRACT_EXCEPTIONS, contract_problems, sample
+from lambdalab import events
 from lambdalab.cli.events import register
-from lambdalab.events.samples import (CONTRACT_EXCEPTIONS, SOURCES, apigateway_v1_event, apigateway_v2_event,
-                              contract_problems, dynamodb_event, dynamodb_record, encode_s3_key,
-                              eventbridge_event, generate, item_size, s3_put_event,
-                              schedule_event, sqs_event)
+from lambdalab.events import SOURCES, generate
+from lambdalab.events.apigateway import apigateway_v1_event, apigateway_v2_event
+from lambdalab.events.dynamodb import dynamodb_event, dynamodb_record, item_size
+from lambdalab.events.eventbridge import eventbridge_event, schedule_event
+from lambdalab.events.s3 import encode_key, s3_put_event
+from lambdalab.events.sqs import sqs_event
 
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events, so a learner's clone has them
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ISO_S = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 CLF = re.compile(r"^\d\d/(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d\d:\d\d:\d\d \+0000$")
-
-
-def sample(source: str) -> dict:
-    return json.loads((SAMPLES / CONTRACT_EXCEPTIONS[source].sample).read_text())
 
 
 def assert_conforms(source: str, event: dict) -> None:
@@ -200,11 +197,11 @@ def test_s3_keys_round_trip_through_unquote_plus(key):
 
 
 def test_s3_keys_are_form_encoded_with_slashes_kept():
-    assert encode_s3_key("a b+c.jpg") == "a+b%2Bc.jpg"
-    assert encode_s3_key("red flower.jpg") == "red+flower.jpg"  # the example in S3's documentation
-    assert encode_s3_key("dt=2018-05-04/_SUCCESS") == "dt%3D2018-05-04/_SUCCESS"
-    assert encode_s3_key("100%") == "100%25"
-    assert encode_s3_key("é") == "%C3%A9"
+    assert encode_key("a b+c.jpg") == "a+b%2Bc.jpg"
+    assert encode_key("red flower.jpg") == "red+flower.jpg"  # the example in S3's documentation
+    assert encode_key("dt=2018-05-04/_SUCCESS") == "dt%3D2018-05-04/_SUCCESS"
+    assert encode_key("100%") == "100%25"
+    assert encode_key("é") == "%C3%A9"
 
 
 def test_s3_event_carries_the_object_as_given():

@@ -31,7 +31,7 @@ from PIL import Image, ImageCms
 
 from lambdalab.course.lessons import thumbnails as images
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.events.samples import s3_put_event
+from lambdalab.events.s3 import s3_put_event
 from lambdalab.runtime.records import Invocation
 
 ROOT = Path(__file__).resolve().parents[3]

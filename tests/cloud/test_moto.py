@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -13,9 +12,8 @@ import pytest
 from botocore.config import Config
 
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.events.samples import CONTRACT_EXCEPTIONS, contract_problems
+from contract import contract_problems, sample
 
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events
 
 ECHO = '''
 import json, os
@@ -41,32 +39,6 @@ def lambda_handler(event, context):
     time.sleep(event.get("sleep", 0))
     return "slept"
 '''
-
-
-def _sample(source: str) -> dict:
-    return json.loads((SAMPLES / CONTRACT_EXCEPTIONS[source].sample).read_text())
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    with LocalCloud(cpu_limit=False, async_retry_delays=(0.1, 0.1)) as c:
-        yield c
-
-
-@pytest.fixture
-def fresh(cloud):
-    cloud.reset()
-    return cloud
-
-
-@pytest.fixture
-def code(tmp_path):
-    def make(source: str, name: str = "fn") -> Path:
-        directory = tmp_path / name
-        directory.mkdir(exist_ok=True)
-        (directory / "handler.py").write_text(textwrap.dedent(source))
-        return directory
-    return make
 
 
 def _queue(cloud: LocalCloud, name: str, **attributes: str) -> tuple[str, str]:
@@ -126,7 +98,7 @@ def test_s3_event_carries_every_key_of_the_sample(fresh, code):
     assert fresh.settle(30)
     events = [r.event for r in fresh.records("fidelity")]
     for event in events:
-        assert contract_problems("s3-put", event, _sample("s3-put")) == []
+        assert contract_problems("s3-put", event, sample("s3-put")) == []
     first = next(e["Records"][0] for e in events if e["Records"][0]["s3"]["object"]["key"] == "one")
     second = next(e["Records"][0] for e in events if e["Records"][0]["s3"]["object"]["key"] == "two")
     assert first["eventName"] == "ObjectCreated:Put" and first["s3"]["configurationId"] == "all"
@@ -170,7 +142,7 @@ def test_sqs_mapping_honours_batch_size_and_deletes_on_success(fresh, code):
     assert sorted(len(b) for b in batches) == [3, 4, 4]
     assert sorted(r["body"] for b in batches for r in b) == sorted(f"order-{i}" for i in range(11))
     for batch in batches:
-        assert contract_problems("sqs", {"Records": batch}, _sample("sqs")) == []
+        assert contract_problems("sqs", {"Records": batch}, sample("sqs")) == []
     record = batches[0][0]
     assert record["eventSourceARN"] == arn and record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["n"]["dataType"] == "Number"
@@ -225,12 +197,16 @@ def test_sqs_without_report_batch_item_failures_redelivers_the_whole_batch(fresh
 # --- DynamoDB Streams -----------------------------------------------------------------------
 
 
+def _stream_table(ddb, name: str, view_type: str) -> dict:
+    return ddb.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type})
+
+
 def test_dynamodb_stream_gives_insert_then_modify_with_both_images(fresh, code):
     ddb = fresh.client("dynamodb")
-    table = ddb.create_table(
-        TableName="notes", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    table = _stream_table(ddb, "notes", "NEW_AND_OLD_IMAGES")
     stream_arn = table["TableDescription"]["LatestStreamArn"]
     fresh.deploy("on-change", code(ECHO), "handler.lambda_handler")
     fresh.client("lambda").create_event_source_mapping(FunctionName="on-change", EventSourceArn=stream_arn,
@@ -251,15 +227,12 @@ def test_dynamodb_stream_gives_insert_then_modify_with_both_images(fresh, code):
     assert int(modify["dynamodb"]["SequenceNumber"]) > int(insert["dynamodb"]["SequenceNumber"])
     assert all(r["eventSourceARN"] == stream_arn for r in records)
     for inv in fresh.records("on-change"):
-        assert contract_problems("dynamodb", inv.event, _sample("dynamodb")) == []
+        assert contract_problems("dynamodb", inv.event, sample("dynamodb")) == []
 
 
 def test_dynamodb_stream_batches_pending_records(fresh, code):
     ddb = fresh.client("dynamodb")
-    table = ddb.create_table(
-        TableName="bulk", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    table = _stream_table(ddb, "bulk", "NEW_IMAGE")
     for i in range(5):
         ddb.put_item(TableName="bulk", Item={"id": {"S": f"i{i}"}})
     fresh.deploy("bulk", code(ECHO), "handler.lambda_handler")

@@ -1,0 +1,71 @@
+"""Every patch the local cloud applies to moto, one module per patched moto service.
+
+moto runs Lambda functions only in Docker, drops S3 notifications to Lambda without it, calls
+every trigger synchronously inside the request that caused it, sends each SQS message alone and
+never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
+speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`) replace those places while a
+`LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
+
+One mechanism serves them all: a `Patches` set records each replaced attribute and `remove()`
+restores them, last first; `original(owner, name)` is moto's own definition while patched.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from lambdalab.cloud.lambda_service import LambdaService
+
+_lock = threading.RLock()
+_originals: dict[tuple[int, str], Any] = {}  # (id(owner), name) -> moto's definition, while patched
+
+
+def _definition(owner: Any, name: str) -> Any:
+    # A class's own __dict__ entry keeps a staticmethod or function as defined, not bound.
+    return owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+
+
+class Patches:
+    """Attributes replaced on moto's classes and modules; `remove()` puts the previous ones back."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def replace(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        """Set `owner.name` to `make(previous)`, where `previous` is what it was."""
+        with _lock:
+            previous = _definition(owner, name)
+            _originals.setdefault((id(owner), name), previous)
+            self._saved.append((owner, name, previous))
+            setattr(owner, name, make(previous))
+
+    def remove(self) -> None:
+        with _lock:
+            while self._saved:
+                owner, name, previous = self._saved.pop()
+                setattr(owner, name, previous)
+                if _originals.get((id(owner), name)) is previous:
+                    del _originals[(id(owner), name)]
+
+
+def original(owner: Any, name: str) -> Any:
+    """moto's own definition of `owner.name`, whether or not it is patched now."""
+    with _lock:
+        return _originals.get((id(owner), name), _definition(owner, name))
+
+
+def install(service: "LambdaService") -> Patches:
+    """Route moto's Lambda service, triggers and event source mappings to `service`."""
+    from lambdalab.cloud.moto import awslambda, s3, sns, sqs
+
+    patches = Patches()
+    try:
+        for module in (awslambda, s3, sns, sqs):
+            module.install(patches, service)
+    except BaseException:
+        patches.remove()
+        raise
+    return patches

@@ -1,0 +1,217 @@
+"""moto's server for the local cloud, with a WSGI layer in front and a clean shutdown.
+
+`Middleware` sits between the HTTP server and moto's app: it records each request's caller and
+trace header (`lambdalab.cloud.request_context`) for moto's patched services, serves the Lambda
+APIs moto lacks (provisioned concurrency, recursion config) from the `LambdaService`, and turns
+moto's XML access-denied errors into the JSON that JSON-protocol services answer. `make_moto_server`
+builds moto's threaded server around it, raising when the port is taken and freeing the port,
+its connections and their threads on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+from werkzeug.serving import ThreadedWSGIServer
+
+from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
+from lambdalab.cloud.request_context import RequestContext, serving
+
+
+def _signing_service(environ: dict[str, Any]) -> str | None:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+    return match.group(1) if match else None
+
+
+# --- the WSGI layer in front of moto ---------------------------------------------------------
+
+_PROVISIONED = re.compile(r"^/2019-09-30/functions/(?P<name>[^/]+)/provisioned-concurrency/?$")
+_RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
+
+
+class Middleware:
+    """Remembers each request's caller and trace header; serves Lambda APIs moto lacks."""
+
+    def __init__(self, app: Callable, service: LambdaService):
+        self.app = app
+        self.service = service
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if _signing_service(environ) == "lambda":
+            for pattern, handler in ((_PROVISIONED, self._provisioned), (_RECURSION, self._recursion)):
+                match = pattern.match(path)
+                if match:
+                    return self._json_api(environ, start_response, handler, match["name"])
+        if not environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json"):
+            with serving(RequestContext.from_environ(environ)):
+                return self.app(environ, start_response)
+        captured: list[Any] = []
+        with serving(RequestContext.from_environ(environ)):
+            body = self.app(environ, lambda status, headers, exc_info=None: captured.extend([status, headers]))
+        status, headers = captured[0], list(captured[1])
+        if status.startswith("403"):
+            status, headers, body = _json_access_denied(environ, status, headers, body)
+        start_response(status, headers)
+        return body
+
+    def _provisioned(self, environ: dict[str, Any], name: str, body: dict) -> tuple[int, dict]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if query.get("List") == ["ALL"]:
+            return self.service.provisioned_concurrency(name, None, "LIST", body)
+        qualifier = (query.get("Qualifier") or [None])[0]
+        return self.service.provisioned_concurrency(name, qualifier, environ["REQUEST_METHOD"], body)
+
+    def _recursion(self, environ: dict[str, Any], name: str, body: dict) -> tuple[int, dict]:
+        return self.service.recursion_config(name, environ["REQUEST_METHOD"], body)
+
+    def _json_api(self, environ: dict[str, Any], start_response: Callable,
+                  handler: Callable[[dict, str, dict], tuple[int, dict]], raw_name: str) -> list[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            body = json.loads(raw) if raw.strip() else {}
+            status, payload = handler(environ, function_name_from(raw_name), body)
+            headers = [("Content-Type", "application/json")]
+        except json.JSONDecodeError:
+            status, payload, headers = _error_response(LambdaApiError(
+                400, "InvalidRequestContentException", "Could not parse request body into json"))
+        except LambdaApiError as e:
+            status, payload, headers = _error_response(e)
+        data = b"" if status == 204 else json.dumps(payload).encode()
+        headers.append(("Content-Length", str(len(data))))
+        headers.append(("x-amzn-RequestId", str(uuid.uuid4())))
+        start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+        return [data]
+
+
+_XML_ERROR = re.compile(rb"<Code>(?P<code>[^<]+)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
+
+
+def _json_access_denied(environ: dict[str, Any], status: str, headers: list[tuple[str, str]],
+                        body: Any) -> tuple[str, list[tuple[str, str]], Any]:
+    """moto answers IAM denials in XML even to JSON-protocol services (SQS, DynamoDB, Logs...);
+    rewrite them as those services answer, so a handler sees `AccessDeniedException`
+    (`AccessDenied` for SQS) in `e.response["Error"]["Code"]` instead of "403"."""
+    data = b"".join(body)
+    if hasattr(body, "close"):
+        body.close()
+    match = _XML_ERROR.search(data)
+    if match is None:
+        return status, headers, [data]
+    code, message = match["code"].decode(), match["message"].decode()
+    sqs = environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS")
+    if code == "AccessDenied" and not sqs:
+        code = "AccessDeniedException"
+    payload = json.dumps({"__type": code, "message": message}).encode()
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+    kept += [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload))),
+             ("x-amzn-ErrorType", code)]
+    if sqs:
+        kept.append(("x-amzn-query-error", f"{code};Sender"))
+    return status, kept, [payload]
+
+
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+            409: "Conflict", 413: "Request Entity Too Large", 429: "Too Many Requests"}
+
+
+def _error_response(e: LambdaApiError) -> tuple[int, dict, list[tuple[str, str]]]:
+    payload = {"Type": "User", "message": e.message, **e.fields}
+    return e.status, payload, [("Content-Type", "application/json"), ("X-Amzn-ErrorType", e.error_type)]
+
+
+# --- moto's server, with our layer in front and a clean shutdown -----------------------------
+
+
+class _BindError(Exception):
+    """Carries a bind failure past werkzeug's handler (which would exit the process)."""
+
+
+class _TrackingServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, remembering its connections so `close` can end them all."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._connections: dict[threading.Thread, socket.socket] = {}
+        self._connections_lock = threading.Lock()
+
+    def server_bind(self) -> None:
+        # werkzeug turns a bind failure into print + sys.exit(1); a library must raise instead.
+        try:
+            super().server_bind()
+        except OSError as e:
+            self.socket.close()
+            raise _BindError(e) from e
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:  # noqa: D401
+        thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
+                                  name="lambdalab-moto-request", daemon=True)
+        with self._connections_lock:
+            self._connections[thread] = request
+        thread.start()
+
+    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def close_connections(self, timeout: float = 5.0) -> None:
+        """End every open keep-alive connection and wait for its thread."""
+        with self._connections_lock:
+            items = list(self._connections.items())
+        for _, sock in items:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread, _ in items:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A `ThreadedMotoServer` whose app sits behind `Middleware` and whose stop frees the port."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # one line per AWS call would drown the notebook's output
+
+    class Server(ThreadedMotoServer):
+        def start(self) -> None:
+            # Bind here, not in the thread, so a busy port raises OSError to the caller
+            # (moto's own start() would wait forever for a server that never came up).
+            app = Middleware(DomainDispatcherApplication(create_backend_app), service)
+            try:
+                self._server = _TrackingServer(self._ip_address, self._port, app, QuietHandler)
+            except _BindError as e:
+                raise e.args[0] from None
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="lambdalab-moto-server", daemon=True)
+            self._thread.start()
+            self._server_ready_event.set()
+
+        def stop(self) -> None:
+            if self._thread is None:
+                return
+            super().stop()
+            if self._server is not None:
+                self._server.server_close()
+                self._server.close_connections()
+
+    return Server(ip_address=host, port=port, verbose=False)
