@@ -107,7 +107,7 @@ def test_lanes_refuse_bad_input():
         plots.environment_lanes([{"environment_id": "x"}])
 
 
-# -- concurrency and percentiles -------------------------------------------------------------------
+# -- concurrency and groups -------------------------------------------------------------------------
 
 def test_concurrency_steps_count_overlaps_and_back_to_back_calls():
     records = [
@@ -123,19 +123,7 @@ def test_concurrency_steps_count_overlaps_and_back_to_back_calls():
     assert steps[1][0] == pytest.approx(0.1, abs=1e-6)
 
 
-@pytest.mark.parametrize("values, q, expected", [
-    ([5.0], 95, 5.0), ([1, 2, 3, 4], 50, 2.5), ([1, 2, 3, 4, 5], 0, 1), ([1, 2, 3, 4, 5], 100, 5),
-    ([10, 0, 20], 50, 10), (list(range(101)), 95, 95),
-])
-def test_percentile(values, q, expected):
-    assert plots.percentile(values, q) == pytest.approx(expected)
-
-
-def test_percentile_and_groups_refuse_bad_input():
-    with pytest.raises(ValueError, match="no values"):
-        plots.percentile([], 50)
-    with pytest.raises(ValueError, match="within 0-100"):
-        plots.percentile([1.0], 101)
+def test_duration_groups_refuse_an_unknown_metric():
     with pytest.raises(ValueError, match="metric 'latency' is not one of"):
         plots.duration_groups([inv("a", 0, 1)], metric="latency")
     with pytest.raises(ValueError, match="every group is empty"):
