@@ -13,7 +13,9 @@ GB-second rate plus the request charge). Three picks follow Power Tuning's analy
 Each size's p50 and p95 of Duration are the course's own addition (Power Tuning's analyzer
 uses only the trimmed mean): they use the course's one percentile, linear interpolation as in numpy.
 
-This module owns the measuring, the statistics, the picks, the result record and the chart.
+This module owns the measuring, the statistics, the picks, the result record and the chart. It
+re-exports the runtime's CPU model (`vcpus_for`, `MB_PER_VCPU`, `PERIOD_US`) for notebook 09,
+which shows how a memory size becomes a CPU share.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from lambdalab._util.stats import percentile
-from lambdalab.runtime.cpu import vcpus_for
+from lambdalab.runtime.cpu import MB_PER_VCPU, PERIOD_US, vcpus_for
 from lambdalab.runtime.errors import LambdaLabError
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import price
@@ -411,6 +413,6 @@ def plot_samples(result: TuningResult, ax: "Axes | None" = None) -> "Axes":
     return ax
 
 
-__all__ = ["BALANCED_WEIGHT", "DEFAULT_POWER_VALUES", "DISCARD_TOP_BOTTOM", "PowerStats", "PowerTuningError",
-           "TuningResult", "balanced_score", "find_balanced", "find_cheapest", "find_fastest", "local_cores",
-           "plot", "plot_samples", "power_tune", "summarise", "trimmed_mean"]
+__all__ = ["BALANCED_WEIGHT", "DEFAULT_POWER_VALUES", "DISCARD_TOP_BOTTOM", "MB_PER_VCPU", "PERIOD_US", "PowerStats",
+           "PowerTuningError", "TuningResult", "balanced_score", "find_balanced", "find_cheapest", "find_fastest",
+           "local_cores", "plot", "plot_samples", "power_tune", "summarise", "trimmed_mean", "vcpus_for"]
