@@ -160,6 +160,18 @@ def _names_nothing(resource: str) -> bool:
     return set(name) <= set("*?/:")
 
 
+def _listed(st: Mapping[str, Any], key: str, problems: list[str]) -> list[str]:
+    """The strings under `key` (none when it is absent); a problem is noted when it is neither a
+    string nor a non-empty list of strings."""
+    if key not in st:
+        return []
+    values = string_list(st[key])
+    if values is None:
+        problems.append(f"{key} must be a string or a non-empty list of strings")
+        return []
+    return values
+
+
 def _malformed_statement(index: int, st: Any) -> list[Finding]:
     """What IAM would reject in one statement (or silently misread, like a misspelt key)."""
     if not isinstance(st, Mapping):
@@ -176,29 +188,19 @@ def _malformed_statement(index: int, st: Any) -> list[Finding]:
     if ("Action" in st) == ("NotAction" in st):
         problems.append("a statement needs exactly one of Action and NotAction")
     for key in ("Action", "NotAction"):
-        if key in st:
-            actions = string_list(st[key])
-            if actions is None:
-                problems.append(f"{key} must be a string or a non-empty list of strings")
-                continue
-            for action in actions:
-                if action != "*" and not _ACTION.match(action):
-                    hint = " (actions are written service:Action, e.g. \"s3:GetObject\")" if ":" not in action else ""
-                    problems.append(f"{key} {action!r} is not an action{hint}")
+        for action in _listed(st, key, problems):
+            if action != "*" and not _ACTION.match(action):
+                hint = " (actions are written service:Action, e.g. \"s3:GetObject\")" if ":" not in action else ""
+                problems.append(f"{key} {action!r} is not an action{hint}")
     if "Resource" in st and "NotResource" in st:
         problems.append("a statement has Resource or NotResource, not both")
     has_principal = "Principal" in st or "NotPrincipal" in st
     if not has_principal and "Resource" not in st and "NotResource" not in st:
         problems.append("a statement of an identity policy needs Resource (the ARNs it applies to)")
     for key in ("Resource", "NotResource"):
-        if key in st:
-            resources = string_list(st[key])
-            if resources is None:
-                problems.append(f"{key} must be a string or a non-empty list of strings")
-                continue
-            for resource in resources:
-                if resource != "*" and not (resource.startswith("arn:") and resource.count(":") >= 5):
-                    problems.append(f"{key} {resource!r} is not an ARN or \"*\" (e.g. \"arn:aws:s3:::my-bucket/*\")")
+        for resource in _listed(st, key, problems):
+            if resource != "*" and not (resource.startswith("arn:") and resource.count(":") >= 5):
+                problems.append(f"{key} {resource!r} is not an ARN or \"*\" (e.g. \"arn:aws:s3:::my-bucket/*\")")
     if "Condition" in st and not isinstance(st["Condition"], Mapping):
         problems.append("Condition must be a JSON object")
     return [Finding("malformed", index, p, sid) for p in problems]

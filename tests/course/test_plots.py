@@ -184,6 +184,24 @@ def test_histogram_legend_reports_count_median_and_p95():
         plots.duration_histogram({"x": [0, 1]}, log=True)
 
 
+def test_init_plus_duration_is_what_a_cold_request_took():
+    records = [inv("a", 0, 0.4, cold=True, init_ms=90), inv("a", 1, 1.01)]
+    groups = plots.duration_groups(records, metric="init_plus_duration_ms")
+    assert groups["cold"] == pytest.approx([490.0]) and groups["warm"] == pytest.approx([10.0])
+
+
+def test_init_and_duration_bars_stack_init_before_the_run():
+    records = [inv("a", 0, 0.4, cold=True, init_ms=90), inv("a", 1, 1.01)]
+    ax = plots.init_and_duration_bars(records)
+    init, run = ax.containers
+    assert [b.get_width() for b in init] == pytest.approx([90, 0])
+    assert [b.get_x() for b in run] == pytest.approx([90, 0]) and [b.get_width() for b in run] == pytest.approx([400, 10])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["call 1\ncold", "call 2\nwarm"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Init Duration", "Duration"]
+    with pytest.raises(ValueError, match="no invocations to plot"):
+        plots.init_and_duration_bars([])
+
+
 def test_concurrency_plot_draws_the_steps_and_the_limit():
     records = [inv("a", 0.0, 1.0), inv("b", 0.5, 1.5), inv("c", 0.6, 0.8)]
     ax = plots.concurrency_plot(records, limit=10)
