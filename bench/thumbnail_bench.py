@@ -31,7 +31,7 @@ from typing import Callable
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course.lessons import thumbnails
 
 from .table import print_table
 
@@ -179,7 +179,7 @@ def handler_at_128_mb(data: bytes, uploads: int = 4) -> list:
 
 def main() -> None:
     thumb = load_thumbnail_module()
-    data = images.photo_jpeg(4000, 3000)
+    data = thumbnails.photo_jpeg(4000, 3000)
     NODE_DIR.mkdir(parents=True, exist_ok=True)
     photo = NODE_DIR / "photo-4000x3000.jpg"
     photo.write_bytes(data)

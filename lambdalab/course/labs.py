@@ -19,17 +19,23 @@ Rules (the contract for everyone who writes a lab):
   conflict: `build` writes nothing and lists the conflicts, unless `force=True` (`--force`).
   The same goes for a file under `labs/<lab>/` that no source generates: removed only when
   it is build's own untouched output.
+
+`load_module(path)` imports a learner's file afresh, so that the notebooks and the lab checks
+see the latest edit, not a copy cached in `sys.modules`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from lambdalab.runtime.errors import LambdaLabError
 
@@ -77,6 +83,22 @@ def find_root() -> Path:
     import lambdalab
 
     return Path(lambdalab.__file__).resolve().parents[1]
+
+
+def load_module(path: Path, name: str | None = None) -> ModuleType:
+    """The Python file at `path`, imported afresh (each call re-runs it, so the latest edit counts).
+
+    It is registered in `sys.modules` under `name` (default: one derived from the path) while it
+    runs, because dataclasses and `typing.get_type_hints` look their module up there."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    name = name or f"lambdalab_lab_{re.sub(r'[^0-9A-Za-z]', '_', path.resolve().as_posix())}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def lab_names(root: Path) -> list[str]:

@@ -4,16 +4,16 @@ Every plot takes `Invocation` records (from `LocalRuntime.records()`, `LocalClou
 or a list of `invoke` results), draws onto a matplotlib Axes (a new figure when none is given)
 and returns that Axes, so a notebook can add titles or annotations. The geometry (which bar
 goes where, how many requests were in flight when) is computed by small pure functions
-(`environment_lanes`, `concurrency_steps`, `percentile`) that the tests check without drawing.
+(`environment_lanes`, `concurrency_steps`) that the tests check without drawing.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lambdalab._util.stats import percentile
 from lambdalab.runtime.records import Invocation
 
 if TYPE_CHECKING:
@@ -199,26 +199,16 @@ def _legend_handles(kinds: Sequence[str]) -> list[Any]:
     return [Patch(facecolor=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in kinds]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks."""
-    if not values:
-        raise ValueError("percentile: no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile: q must be within 0-100, not {q!r}")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 Metric = str | Callable[[Invocation], float]
 
 
 def _metric(metric: Metric) -> tuple[Callable[[Invocation], float], str]:
     if callable(metric):
         return metric, getattr(metric, "__name__", "value")
+    if metric == "init_plus_duration_ms":  # what a cold request costs in time: its INIT, then its run
+        return (lambda inv: (inv.init_ms or 0.0) + inv.duration_ms), metric
     if metric not in ("duration_ms", "billed_ms", "init_ms", "max_memory_used_mb"):
-        raise ValueError(f"metric {metric!r} is not one of duration_ms, billed_ms, init_ms, "
+        raise ValueError(f"metric {metric!r} is not one of duration_ms, billed_ms, init_ms, init_plus_duration_ms, "
                          "max_memory_used_mb (or pass a function of an Invocation)")
     return (lambda inv: getattr(inv, metric)), metric
 
@@ -280,6 +270,24 @@ def duration_histogram(data: Iterable[Invocation] | Mapping[str, Sequence[float]
     return ax
 
 
+def init_and_duration_bars(invocations: Iterable[Invocation], ax: "Axes | None" = None, *,
+                           title: str | None = "Where the time goes: cold start vs warm calls") -> "Axes":
+    """One bar per invocation, in order: its Init Duration (cold starts only), then its Duration.
+    Returns the Axes."""
+    records = _check_invocations(invocations, "init_and_duration_bars")
+    ax = axes_or_new(ax, 6.0, 1.0 + 0.55 * len(records))
+    labels = [f"call {n + 1}\n{'cold' if inv.cold else 'warm'}" for n, inv in enumerate(records)]
+    init = [inv.init_ms or 0.0 for inv in records]
+    ax.barh(labels, init, color=KIND_COLOURS["init"], label="Init Duration")
+    ax.barh(labels, [inv.duration_ms for inv in records], left=init, color=KIND_COLOURS["invoke"], label="Duration")
+    ax.invert_yaxis()  # the first call on top
+    ax.set_xlabel("milliseconds")
+    ax.legend(loc="lower right")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
 def concurrency_steps(invocations: Iterable[Invocation], *, include_init: bool = True,
                       origin: float | None = None) -> list[tuple[float, int]]:
     """(time, requests in flight from then on) at every change, times in seconds since `origin`.
@@ -326,4 +334,4 @@ def concurrency_plot(invocations: Iterable[Invocation], ax: "Axes | None" = None
 
 
 __all__ = ["Lane", "Span", "concurrency_plot", "concurrency_steps", "duration_groups", "duration_histogram",
-           "environment_lanes", "environment_timeline", "percentile"]
+           "environment_lanes", "environment_timeline", "init_and_duration_bars"]

@@ -1,19 +1,18 @@
-"""The policy linter rule by rule, the repository scan, grants, and roles under moto's IAM enforcement."""
+"""The policy linter rule by rule (actions checked against AWS's IAM database), the repository scan, the CLI."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from lambdalab.course.lessons import thumbnails as images
 from lambdalab.cli import lint_policy
 from lambdalab.course import iampolicy
-from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.course.iampolicy import Finding, Grant, ThumbnailStage, lint
+from lambdalab.course.iampolicy import Finding, lint
+from lambdalab.course.lessons.least_privilege import policy_builder
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -51,7 +50,7 @@ def reasons(policy: Any) -> str:
 
 
 def load_solution_policy():
-    return iampolicy.policy_builder(ROOT / "solutions" / "leastpriv")
+    return policy_builder(ROOT / "solutions" / "leastpriv")
 
 
 LEAST = load_solution_policy()("photos", "photos-thumbnails", "thumbnails", REGION, ACCOUNT)
@@ -85,6 +84,18 @@ def test_deny_statements_may_be_broad():
 
 def test_actions_that_take_only_star_may_use_it():
     assert lint(doc(allow(["s3:ListAllMyBuckets", "xray:PutTraceSegments", "ec2:DescribeNetworkInterfaces"], "*"))) == []
+
+
+def test_which_actions_take_only_star_comes_from_the_iam_database():
+    # Not a hand-kept list: any action the Service Authorization Reference lists without a resource type.
+    assert lint(doc(allow(["sts:GetCallerIdentity", "xray:GetSamplingRules", "lambda:ListFunctions",
+                           "dynamodb:ListTables"], "*"))) == []
+    assert rules(doc(allow("xray:Put*", "*"))) == [("wildcard-action", 0)]  # every xray:Put... takes only "*"
+    assert iampolicy.service_actions("s3")["listallmybuckets"] == iampolicy.KnownAction("ListAllMyBuckets", True)
+    assert not iampolicy.service_actions("s3")["getobject"].star_only
+    assert iampolicy.service_actions("no-such-service") is None
+    [finding] = [f for f in lint(doc(allow(["s3:ListAllMyBuckets", "s3:Get*"], "*"))) if f.rule == "wildcard-resource"]
+    assert "(s3:Get*)" in finding.reason  # s3:ListAllMyBuckets takes only "*"; most s3:Get... actions do not
 
 
 # --- malformed and version ------------------------------------------------------------------------
@@ -207,8 +218,23 @@ def test_public_principal():
     assert lint(doc(restricted)) == []
 
 
+def test_unknown_actions_are_flagged_with_the_nearest_real_one():
+    assert rules(doc(allow("s3:GetObjekt"))) == [("unknown-action", 0)]
+    assert "'s3:GetObjekt' is not a s3 action (did you mean s3:GetObject?)" in reasons(doc(allow("s3:GetObjekt")))
+    assert "AWS has no service whose actions start with 'sss:'" in reasons(doc(allow("sss:GetObject")))
+    assert "'s3:Gett*' matches no s3 action" in reasons(doc(allow("s3:Gett*")))
+    # A misspelt Deny denies nothing, so it is flagged too; action names are case-insensitive.
+    assert rules(doc(allow("s3:getobject"), {"Effect": "Deny", "NotAction": "s3:PutObjekt", "Resource": "*"})) == [
+        ("unknown-action", 1)]
+    assert lint(doc(allow(["S3:GETOBJECT", "s3:Get*Tagging", "s3:?etObject"]))) == [
+        Finding("wildcard-action", 0, "'s3:Get*Tagging' is every s3 action that matches it, today's and future ones; "
+                                      "list the actions the code calls"),
+        Finding("wildcard-action", 0, "'s3:?etObject' is every s3 action that matches it, today's and future ones; "
+                                      "list the actions the code calls")]
+
+
 def test_every_rule_has_an_example_here():
-    one_each = [doc(allow("GetObject")), doc(allow("s3:GetObject"), version=None), doc(allow("*", "*")),
+    one_each = [doc(allow("GetObject")), doc(allow("s3:GetObjekt")), doc(allow("s3:GetObject"), version=None), doc(allow("*", "*")),
                 doc(allow("s3:*")), doc(allow("s3:GetObject", "*")),
                 doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::photos/*"}),
                 doc({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::payroll/*"}),
@@ -298,241 +324,3 @@ def test_cli_lints_files_and_the_repository(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAMBDALAB_ROOT", str(tmp_path))  # no file named: the repository at the root
     assert run_cli(["lint-policy"]) == 0
     assert "1 policies, 0 with findings" in capsys.readouterr().err
-
-
-# --- grants -----------------------------------------------------------------------------------------
-
-
-def test_grants_split_statements_into_single_permissions():
-    policy = doc(allow(["s3:GetObject", "s3:GetObjectTagging"], ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"], Sid="Read"),
-                 {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"},
-                 {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
-    assert iampolicy.grants(policy) == [
-        Grant(0, "s3:GetObject", "arn:aws:s3:::a/*"), Grant(0, "s3:GetObject", "arn:aws:s3:::b/*"),
-        Grant(0, "s3:GetObjectTagging", "arn:aws:s3:::a/*"), Grant(0, "s3:GetObjectTagging", "arn:aws:s3:::b/*"),
-        Grant(2, None, None)]
-    assert str(Grant(2, None, None)) == "Statement[2] as a whole"
-    assert str(Grant(0, "s3:GetObject", "arn:aws:s3:::a/*")) == "s3:GetObject on arn:aws:s3:::a/*"
-
-
-def test_without_removes_exactly_one_grant():
-    policy = doc(allow(["s3:GetObject", "s3:GetObjectTagging"], ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"], Sid="Read",
-                       Condition={"Bool": {"aws:SecureTransport": "true"}}),
-                 allow("s3:PutObject", "arn:aws:s3:::c/*"))
-    for grant in iampolicy.grants(policy):
-        smaller = iampolicy.without(policy, grant)
-        remaining = {(g.action, g.resource) for g in iampolicy.grants(smaller)}
-        assert remaining == {(g.action, g.resource) for g in iampolicy.grants(policy)} - {(grant.action, grant.resource)}
-        assert lint(smaller) == []  # still a valid document: Sids unique, conditions kept
-        assert all(st.get("Condition") for st in smaller["Statement"][:-1])
-    assert policy["Statement"][0]["Action"] == ["s3:GetObject", "s3:GetObjectTagging"]  # the original is untouched
-    smaller["Statement"][-1]["Resource"] = "changed"
-    assert policy["Statement"][1]["Resource"] == "arn:aws:s3:::c/*"  # and shares nothing with the copy
-    only = doc(allow("s3:GetObject"))
-    assert iampolicy.without(only, iampolicy.grants(only)[0])["Statement"] == []
-    with pytest.raises(ValueError, match="does not grant"):
-        iampolicy.without(only, Grant(0, "s3:PutObject", "arn:aws:s3:::photos/*"))
-    with pytest.raises(ValueError, match="no Statement\\[3\\]"):
-        iampolicy.without(only, Grant(3, "s3:GetObject", "arn:aws:s3:::photos/*"))
-
-
-def test_allows_uses_motos_evaluator_on_named_resources():
-    stream = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/thumbnails:log-stream:abc"
-    assert iampolicy.allows(LEAST, "logs:PutLogEvents", stream)
-    assert not iampolicy.allows(LEAST, "logs:PutLogEvents", stream.replace("thumbnails", "payroll"))
-    assert iampolicy.allows(LEAST, "s3:GetObject", "arn:aws:s3:::photos/uploads/a.jpg")
-    assert not iampolicy.allows(LEAST, "s3:PutObject", "arn:aws:s3:::photos/uploads/a.jpg")
-
-
-def test_policy_builder_reports_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="policy.py does not exist"):
-        iampolicy.policy_builder(tmp_path)
-    (tmp_path / "policy.py").write_text("POLICY = {}\n")
-    with pytest.raises(AttributeError, match="defines no function policy"):
-        iampolicy.policy_builder(tmp_path)
-    (tmp_path / "policy.py").write_text("def policy(**names):\n    return names\n")
-    assert iampolicy.policy_builder(tmp_path)(a=1) == {"a": 1}  # imported afresh: the edit counts
-
-
-def test_ablate_restores_the_policy_even_when_the_workload_raises():
-    installed: list[Any] = []
-
-    def run() -> tuple[bool, str]:
-        if len(installed) == 2:
-            raise RuntimeError("boom")
-        return False, "AccessDenied"
-
-    with pytest.raises(RuntimeError, match="boom"):
-        iampolicy.ablate(LEAST, installed.append, run)
-    assert installed[-1] == LEAST and len(installed) == 3
-    installed.clear()
-    results = iampolicy.ablate(LEAST, installed.append, lambda: (False, "AccessDenied"),
-                               only=lambda g: g.action.startswith("s3:"))
-    assert [str(r.grant) for r in results] == ["s3:GetObject on arn:aws:s3:::photos/*",
-                                               "s3:PutObject on arn:aws:s3:::photos-thumbnails/*"]
-    assert installed[-1] == LEAST
-
-
-# --- roles under moto's IAM enforcement ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stage() -> Iterator[ThumbnailStage]:
-    with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, ROOT / "solutions" / "thumbnail", ROOT / "solutions" / "lesson05")
-
-
-PHOTO = images.jpeg(images.quadrants(640, 480))
-
-
-def demo(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "solutions" / "lesson05" / name).read_text())
-
-
-def test_the_least_privilege_role_works_and_each_s3_grant_is_needed(stage):
-    assert stage.names() == {"source_bucket": "photos", "thumbnail_bucket": "photos-thumbnails",
-                             "function_name": "thumbnails", "region": REGION, "account": ACCOUNT}
-    stage.use(LEAST)
-    upload = stage.upload(PHOTO)
-    assert upload.ok and upload.attempts == 1 and upload.error == ""
-    results = stage.ablate(LEAST, PHOTO)
-    assert [(str(r.grant), r.ok) for r in results] == [("s3:GetObject on arn:aws:s3:::photos/*", False),
-                                                        ("s3:PutObject on arn:aws:s3:::photos-thumbnails/*", False)]
-    assert "AccessDenied" in results[0].error and "GetObject operation" in results[0].error
-    assert "AccessDenied" in results[1].error and "PutObject operation" in results[1].error
-    assert stage.upload(PHOTO).ok  # ablate put the whole policy back
-
-
-def test_a_missing_permission_fails_with_access_denied_in_the_records_and_logs(stage):
-    stage.use(demo("first-attempt-policy.json"))
-    upload = stage.upload(PHOTO, key="forgot-put.jpg")
-    assert not upload.ok and upload.attempts == 3  # Lambda retried the async event twice
-    assert [inv.attempt for inv in stage.invocations(upload.key)] == [1, 2, 3]
-    assert upload.error == ("AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation: "
-                            "Access Denied")
-    assert not stage.thumbnail_exists(upload.key)
-    retries = [json.loads(line.split("\t")[-1]) for line in stage.cloud.logs(stage.function)
-               if '"outcome": "retry"' in line and "forgot-put.jpg" in line]
-    assert len(retries) == 3 and {r["error"] for r in retries} == {"AccessDenied"}
-
-
-def test_extra_grants_are_found_by_ablation_and_probes(stage):
-    generous = json.loads(json.dumps(LEAST))
-    generous["Statement"].append(allow("s3:ListBucket", "arn:aws:s3:::photos", Sid="ListUploads"))
-    generous["Statement"].append(allow("s3:PutObject", "arn:aws:s3:::photos/*", Sid="WriteAnywhere"))
-    stage.use(generous)
-    assert lint(generous) == []  # named resources only: the linter cannot know they are not needed
-    results = stage.ablate(generous, PHOTO)
-    assert [str(r.grant) for r in results if r.ok] == ["s3:ListBucket on arn:aws:s3:::photos",
-                                                       "s3:PutObject on arn:aws:s3:::photos/*"]
-    outcomes = stage.probe()
-    allowed = {label for label, outcome in outcomes.items() if iampolicy.probe_verdict(outcome) == "allowed"}
-    assert allowed == {"read an upload", "write a thumbnail", "list the source bucket", "write into the source bucket"}
-
-
-def test_probes_compare_administrator_and_least_privilege(stage):
-    stage.use(demo("AdministratorAccess.json"))
-    admin = stage.probe()
-    assert {iampolicy.probe_verdict(o) for o in admin.values()} == {"allowed"}
-    stage.use(LEAST)
-    least = stage.probe()
-    assert least["read an upload"] == least["write a thumbnail"] == "allowed"
-    denied = {label: outcome for label, outcome in least.items() if label not in ("read an upload", "write a thumbnail")}
-    assert set(denied.values()) == {"AccessDenied", "AccessDeniedException"}  # S3 and IAM; DynamoDB's JSON code
-    assert denied["list DynamoDB tables"] == "AccessDeniedException"
-    assert iampolicy.probe_verdict("NoSuchKey") == "allowed"  # authorized, then failed for another reason
-
-
-def test_an_attached_administrator_policy_is_flagged_by_the_audit(stage):
-    iam = stage.iam
-    arn = iam.create_policy(PolicyName="AdministratorAccess",
-                            PolicyDocument=json.dumps(demo("AdministratorAccess.json")))["Policy"]["Arn"]
-    try:
-        stage.use(LEAST)
-        iam.attach_role_policy(RoleName=stage.role, PolicyArn=arn)
-        audit = iampolicy.audit_role(iam, stage.role)
-        assert audit == {"inline:permissions": [], arn: [Finding("admin", 0, audit[arn][0].reason)]}
-        stage.use(LEAST)  # replaces every permission: the managed policy is detached
-        assert iampolicy.role_policies(iam, stage.role) == {"inline:permissions": LEAST}
-        stage.use(None)
-        assert iampolicy.role_policies(iam, stage.role) == {}
-        assert not stage.upload(PHOTO).ok
-    finally:
-        iam.delete_policy(PolicyArn=arn)
-        stage.use(LEAST)
-
-
-def test_malformed_policies_are_refused_by_iam(stage):
-    with pytest.raises(stage.iam.exceptions.MalformedPolicyDocumentException, match="prefaced by a vendor"):
-        stage.use(doc(allow("GetObject")))
-
-
-def test_log_access_is_judged_on_the_log_group_arns(stage):
-    assert stage.log_access(LEAST) == {
-        "logs:CreateLogStream": {"own log group": True, "another function's": False},
-        "logs:PutLogEvents": {"own log group": True, "another function's": False}}
-    broad = demo("AWSLambdaBasicExecutionRole.json")
-    assert all(v == {"own log group": True, "another function's": True} for v in stage.log_access(broad).values())
-    assert stage.is_log_write(Grant(2, "logs:PutLogEvents", stage.log_group_arn + ":*"))
-    assert not stage.is_log_write(Grant(2, "logs:PutLogEvents", "*"))
-    assert not stage.is_log_write(Grant(0, "s3:GetObject", "arn:aws:s3:::photos/*"))
-
-
-def test_plot_probes_colours_each_call_by_verdict():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    probes = iampolicy.thumbnail_probes("photos", "photos-thumbnails", "uploads/", "payroll")[:3]
-    columns = {"admin": {p.label: "allowed" for p in probes},
-               "least": {probes[0].label: "allowed", probes[1].label: "NoSuchKey", probes[2].label: "AccessDenied"},
-               "yours": None}
-    ax = iampolicy.plot_probes(probes, columns)
-    try:
-        grid = ax.images[0].get_array().tolist()
-        assert grid == [[1, 1, 2], [1, 1, 2], [1, 0, 2]]  # allowed 1, denied 0, not run 2
-        assert [t.get_text() for t in ax.get_yticklabels()] == [
-            "✓ read an upload", "✓ write a thumbnail", "write into the source bucket"]
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["admin", "least", "yours"]
-        assert sorted(t.get_text() for t in ax.texts).count("not run") == 3
-    finally:
-        plt.close(ax.figure)
-
-
-BROAD_LAB = '''
-def policy(source_bucket, thumbnail_bucket, function_name, region, account):
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::*/*"},
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{source_bucket}"},
-        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"},
-    ]}
-'''
-
-
-@pytest.mark.slow
-def test_the_lab_check_catches_a_working_but_broad_policy(tmp_path):
-    """The leastpriv checks fail, each for its own reason, on a policy that works but grants too much."""
-    import shutil
-
-    from lambdalab.course import checks
-
-    for rel in ("solutions/leastpriv", "solutions/thumbnail", "solutions/lesson05"):
-        shutil.copytree(ROOT / rel, tmp_path / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "tests" / "labs").mkdir(parents=True)
-    for name in ("conftest.py", "test_leastpriv.py"):
-        shutil.copy(ROOT / "tests" / "labs" / name, tmp_path / "tests" / "labs" / name)
-    (tmp_path / "labs" / "leastpriv").mkdir(parents=True)
-    (tmp_path / "labs" / "leastpriv" / "policy.py").write_text(BROAD_LAB)
-    report = checks.check("leastpriv", track="labs", root=tmp_path)
-    outcome = {r.name: (r.passed, r.message) for r in report.results}
-    assert outcome["test_policy_is_a_valid_document"] == (True, "")
-    assert outcome["test_function_works"] == (True, "")
-    linted = outcome["test_linter_finds_nothing"]
-    assert not linted[0] and "wildcard-resource" in linted[1] and "arn:aws:s3:::*/*" in linted[1]
-    ablated = outcome["test_every_grant_is_needed"]
-    assert not ablated[0] and "the function worked without: s3:ListBucket on arn:aws:s3:::photos" in ablated[1]
-    logs = outcome["test_logs_go_to_its_own_group_only"]
-    assert not logs[0] and "in other functions' log groups too" in logs[1]
-    probed = outcome["test_nothing_else_is_allowed"]
-    assert not probed[0] and "the role can also write into the source bucket" in probed[1]
-    assert "read another bucket (payroll)" in probed[1] and "list IAM roles" not in probed[1]

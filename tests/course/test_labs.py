@@ -577,3 +577,14 @@ def test_lab_checks_fail_on_untouched_labs(lab):
         assert result.message.startswith("NotImplementedError: Exercise '"), f"{result.name}: {result.message}"
         assert f" in labs/{lab}/" in result.message, result.message
         assert result.title and result.hint, f"{result.name} needs a docstring title and a Hint: line"
+
+
+def test_load_module_imports_the_file_afresh_and_registers_it(tmp_path):
+    path = tmp_path / "choose.py"
+    path.write_text("from dataclasses import dataclass\n\n@dataclass\nclass Pick:\n    mb: int = 128\n")
+    module = labs.load_module(path, "lab_test_choose")
+    assert module.Pick().mb == 128  # dataclasses look their module up in sys.modules
+    path.write_text("from dataclasses import dataclass\n\n@dataclass\nclass Pick:\n    mb: int = 1024\n")
+    assert labs.load_module(path, "lab_test_choose").Pick().mb == 1024
+    with pytest.raises(FileNotFoundError, match="missing.py does not exist"):
+        labs.load_module(tmp_path / "missing.py")

@@ -107,7 +107,7 @@ def test_lanes_refuse_bad_input():
         plots.environment_lanes([{"environment_id": "x"}])
 
 
-# -- concurrency and percentiles -------------------------------------------------------------------
+# -- concurrency and groups -------------------------------------------------------------------------
 
 def test_concurrency_steps_count_overlaps_and_back_to_back_calls():
     records = [
@@ -123,19 +123,7 @@ def test_concurrency_steps_count_overlaps_and_back_to_back_calls():
     assert steps[1][0] == pytest.approx(0.1, abs=1e-6)
 
 
-@pytest.mark.parametrize("values, q, expected", [
-    ([5.0], 95, 5.0), ([1, 2, 3, 4], 50, 2.5), ([1, 2, 3, 4, 5], 0, 1), ([1, 2, 3, 4, 5], 100, 5),
-    ([10, 0, 20], 50, 10), (list(range(101)), 95, 95),
-])
-def test_percentile(values, q, expected):
-    assert plots.percentile(values, q) == pytest.approx(expected)
-
-
-def test_percentile_and_groups_refuse_bad_input():
-    with pytest.raises(ValueError, match="no values"):
-        plots.percentile([], 50)
-    with pytest.raises(ValueError, match="within 0-100"):
-        plots.percentile([1.0], 101)
+def test_duration_groups_refuse_an_unknown_metric():
     with pytest.raises(ValueError, match="metric 'latency' is not one of"):
         plots.duration_groups([inv("a", 0, 1)], metric="latency")
     with pytest.raises(ValueError, match="every group is empty"):
@@ -194,6 +182,24 @@ def test_histogram_legend_reports_count_median_and_p95():
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "count"
     with pytest.raises(ValueError, match="log bins need positive values"):
         plots.duration_histogram({"x": [0, 1]}, log=True)
+
+
+def test_init_plus_duration_is_what_a_cold_request_took():
+    records = [inv("a", 0, 0.4, cold=True, init_ms=90), inv("a", 1, 1.01)]
+    groups = plots.duration_groups(records, metric="init_plus_duration_ms")
+    assert groups["cold"] == pytest.approx([490.0]) and groups["warm"] == pytest.approx([10.0])
+
+
+def test_init_and_duration_bars_stack_init_before_the_run():
+    records = [inv("a", 0, 0.4, cold=True, init_ms=90), inv("a", 1, 1.01)]
+    ax = plots.init_and_duration_bars(records)
+    init, run = ax.containers
+    assert [b.get_width() for b in init] == pytest.approx([90, 0])
+    assert [b.get_x() for b in run] == pytest.approx([90, 0]) and [b.get_width() for b in run] == pytest.approx([400, 10])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["call 1\ncold", "call 2\nwarm"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Init Duration", "Duration"]
+    with pytest.raises(ValueError, match="no invocations to plot"):
+        plots.init_and_duration_bars([])
 
 
 def test_concurrency_plot_draws_the_steps_and_the_limit():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lambdalab.course.lessons.cold_starts import Sample, fresh_cold_starts, median, timed_invoke, warm_calls
+from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.labs import find_root
 from lambdalab.runtime.service import LocalRuntime
@@ -47,7 +47,7 @@ class Measured:
     """Both handlers' cold starts, and the runtime that still holds their warm environments."""
 
     runtime: LocalRuntime
-    cold: dict[str, list[Sample]]
+    cold: dict[str, list[TimedRequest]]
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,14 @@ def measured(lab_dir) -> Measured:
                                  memory_mb=512, timeout_s=10))
         rt.deploy(FunctionConfig(name=YOURS, code_dir=lab_dir("coldstart"), handler="handler.lambda_handler",
                                  memory_mb=512, timeout_s=10))
-        cold: dict[str, list[Sample]] = {ORIGINAL: [], YOURS: []}
+        cold: dict[str, list[TimedRequest]] = {ORIGINAL: [], YOURS: []}
         for _ in range(COLD_STARTS):
             for name in (ORIGINAL, YOURS):
                 cold[name] += fresh_cold_starts(rt, name, 1, event=QUOTE, parallel=1, progress=False)
         yield Measured(rt, cold)
 
 
-def failure(sample: Sample, event: object) -> str:
+def failure(sample: TimedRequest, event: object) -> str:
     return f"{sample.error} (for the event {event!r})"
 
 

@@ -21,13 +21,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from lambdalab.course.lessons import thumbnails as images
-from lambdalab.course import iampolicy
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course import iampolicy
+from lambdalab.course.lessons import least_privilege, thumbnails
+from lambdalab.course.lessons.least_privilege import ThumbnailStage
 from lambdalab.course.paths import solution_dir
-from lambdalab.course.iampolicy import ThumbnailStage
 
-PHOTO = images.jpeg(images.quadrants(640, 480))
+PHOTO = thumbnails.jpeg(thumbnails.quadrants(640, 480))
 # What the function must not be able to do to its own log group, besides writing to it.
 OTHER_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
                      "logs:GetLogEvents", "logs:FilterLogEvents", "logs:DeleteLogStream")
@@ -42,7 +42,7 @@ def stage() -> Iterator[ThumbnailStage]:
 @pytest.fixture(scope="module")
 def policy(lab_dir, stage) -> dict[str, Any]:
     """The track's policy for this stage's buckets and function."""
-    builder = iampolicy.policy_builder(lab_dir("leastpriv"))
+    builder = least_privilege.policy_builder(lab_dir("leastpriv"))
     try:
         document = builder(**stage.names())
     except NotImplementedError as e:
@@ -124,8 +124,8 @@ def test_logs_go_to_its_own_group_only(installed, stage):
     assert not missing, f"the role cannot {' or '.join(missing)} in {stage.log_group}"
     elsewhere = [action for action, where in access.items() if where["another function's"]]
     assert not elsewhere, f"the role can {' and '.join(elsewhere)} in other functions' log groups too"
-    extra = [a for a in OTHER_LOG_ACTIONS if iampolicy.allows(installed, a, stage.log_group_arn + ":*")
-             or iampolicy.allows(installed, a, stage.log_group_arn)]
+    extra = [a for a in OTHER_LOG_ACTIONS if least_privilege.allows(installed, a, stage.log_group_arn + ":*")
+             or least_privilege.allows(installed, a, stage.log_group_arn)]
     assert not extra, f"the function only writes logs, but the role also allows {', '.join(extra)}"
 
 
@@ -138,8 +138,8 @@ def test_nothing_else_is_allowed(installed, stage):
     """
     outcomes = stage.probe()
     needed = {p.label for p in stage.probes() if p.needed}
-    refused = [label for label in needed if iampolicy.probe_verdict(outcomes[label]) == "denied"]
+    refused = [label for label in needed if least_privilege.probe_verdict(outcomes[label]) == "denied"]
     assert not refused, "the role cannot " + ", ".join(refused)
     allowed = [label for label, outcome in outcomes.items()
-               if label not in needed and iampolicy.probe_verdict(outcome) == "allowed"]
+               if label not in needed and least_privilege.probe_verdict(outcome) == "allowed"]
     assert not allowed, "the role can also " + ", ".join(allowed)

@@ -10,7 +10,6 @@ Run them with `check("loopfix")` in a notebook or `lambdalab check loopfix` in a
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import itertools
 from collections import Counter
@@ -22,7 +21,7 @@ import pytest
 from PIL import Image
 
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.course.lessons.recursive_loops import notification_problems
+from lambdalab.course.lessons.recursive_loops import load_trigger, notification_problems
 
 FUNCTION = "thumbnailer"
 _buckets = itertools.count(1)
@@ -37,10 +36,7 @@ def picture(fmt: str, colour: tuple[int, int, int]) -> bytes:
 @pytest.fixture(scope="module")
 def trigger(lab_dir) -> ModuleType:
     """The track's trigger.py, loaded from its file."""
-    spec = importlib.util.spec_from_file_location("loopfix_trigger", lab_dir("loopfix") / "trigger.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_trigger(lab_dir("loopfix"))
 
 
 @pytest.fixture(scope="module")

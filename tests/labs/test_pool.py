@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from lambdalab.runtime.config import FunctionConfig
-from lambdalab.cloud.postgres import LocalPostgres, PgBouncer, burst, error_counts
+from lambdalab.course.lessons.connection_pools import LocalPostgres, PgBouncer, connection_burst, error_counts
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
 
@@ -78,7 +78,7 @@ def test_survives_a_burst(pooled, servers):
     """
     pg, proxy = servers
     succeeded(pooled.invoke("pooled", {"work_s": 0}))  # fail fast, with the handler's own error
-    result = burst(pooled, "pooled", BURST, pg, event={"work_s": 0.2}, proxy=proxy)
+    result = connection_burst(pooled, "pooled", BURST, pg, event={"work_s": 0.2}, proxy=proxy)
     assert not result.failures, (f"{len(result.failures)} of {BURST} invocations failed: "
                                  f"{next(iter(error_counts(result.invocations)))}")
     assert result.peak_connections <= POOL_SIZE, \

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 import pytest
 from PIL import Image
 
-from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
 
 SOURCE, THUMBS, PREFIX = "lab-uploads", "lab-thumbnails", "uploads/"
@@ -71,7 +71,7 @@ def test_landscape_photo(service):
     thumbnail.py's resize_to_fit, find the one scale factor that makes the image fit 200x200,
     multiply both sides by it, and call im.resize(size, Image.Resampling.LANCZOS).
     """
-    im = service.thumbnail_of("uploads/landscape.jpg", images.jpeg(images.quadrants(1600, 1200)))
+    im = service.thumbnail_of("uploads/landscape.jpg", thumbnails.jpeg(thumbnails.quadrants(1600, 1200)))
     assert im.size == (200, 150), f"a 1600x1200 photo should give a 200x150 thumbnail, not {im.size[0]}x{im.size[1]}"
 
 
@@ -80,7 +80,7 @@ def test_portrait_photo(service):
 
     Hint: use ONE scale factor for both sides, the smaller of 200/width and 200/height.
     """
-    im = service.thumbnail_of("uploads/portrait.jpg", images.jpeg(images.quadrants(960, 1600)))
+    im = service.thumbnail_of("uploads/portrait.jpg", thumbnails.jpeg(thumbnails.quadrants(960, 1600)))
     assert im.size == (120, 200), f"a 960x1600 photo should give a 120x200 thumbnail, not {im.size[0]}x{im.size[1]}"
 
 
@@ -89,7 +89,7 @@ def test_small_image_is_not_enlarged(service):
 
     Hint: a thumbnail never enlarges: cap the scale factor at 1.0.
     """
-    im = service.thumbnail_of("uploads/icon.png", images.rgba_png((120, 90)))
+    im = service.thumbnail_of("uploads/icon.png", thumbnails.rgba_png((120, 90)))
     assert im.size == (120, 90), f"a 120x90 image should stay 120x90, not {im.size[0]}x{im.size[1]}"
 
 
@@ -98,7 +98,7 @@ def test_panorama(service):
 
     Hint: round each side to the nearest pixel, and never below 1.
     """
-    im = service.thumbnail_of("uploads/panorama.jpg", images.jpeg(images.quadrants(3000, 200)))
+    im = service.thumbnail_of("uploads/panorama.jpg", thumbnails.jpeg(thumbnails.quadrants(3000, 200)))
     assert im.size == (200, 13), f"a 3000x200 panorama should give 200x13, not {im.size[0]}x{im.size[1]}"
 
 
@@ -108,7 +108,7 @@ def test_key_with_spaces_and_plus_signs(service):
     Hint: S3 sends the key URL-encoded, with '+' for each space and '%2B' for a real '+':
     urllib.parse.unquote_plus(encoded_key) gives the real key back.
     """
-    im = service.thumbnail_of("uploads/summer holiday+beach.jpg", images.greyscale_jpeg((400, 300)))
+    im = service.thumbnail_of("uploads/summer holiday+beach.jpg", thumbnails.greyscale_jpeg((400, 300)))
     assert im.size == (200, 150)
 
 
@@ -117,7 +117,7 @@ def test_key_with_accents_and_emoji(service):
 
     Hint: unquote_plus also turns the %XX bytes of UTF-8 back into letters.
     """
-    im = service.thumbnail_of("uploads/café ☕.jpg", images.greyscale_jpeg((400, 300)))
+    im = service.thumbnail_of("uploads/café ☕.jpg", thumbnails.greyscale_jpeg((400, 300)))
     assert im.size == (200, 150)
 
 
@@ -126,5 +126,5 @@ def test_key_with_a_literal_percent_sign(service):
 
     Hint: decode the event's key exactly once; the thumbnail's key is "thumb-" + that key.
     """
-    im = service.thumbnail_of("uploads/50%2Foff.jpg", images.greyscale_jpeg((400, 300)))
+    im = service.thumbnail_of("uploads/50%2Foff.jpg", thumbnails.greyscale_jpeg((400, 300)))
     assert im.size == (200, 150)

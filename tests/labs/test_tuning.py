@@ -7,16 +7,13 @@ by the runtime) and small tables made up to pin down the rules. Run them with
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from types import ModuleType
 from typing import Callable, Iterator
 
 import pytest
 
 from lambdalab.runtime.config import FunctionConfig
-from lambdalab.course.labs import find_root
+from lambdalab.course.labs import find_root, load_module
 from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
 from lambdalab.course.lessons.power_tuning import PowerStats, TuningResult, power_tune
 from lambdalab.runtime.service import LocalRuntime
@@ -30,11 +27,7 @@ def choose_memory(track: str) -> Choose:
     path = find_root() / track / "tuning" / "choose.py"
     if not path.is_file():
         pytest.fail(f"{track}/tuning/choose.py does not exist", pytrace=False)
-    spec = importlib.util.spec_from_file_location(f"lab_tuning_choose_{track}", path)
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and annotations look their module up here
-    spec.loader.exec_module(module)
-    return module.choose_memory
+    return load_module(path, f"lab_tuning_choose_{track}").choose_memory
 
 
 @pytest.fixture(scope="module")

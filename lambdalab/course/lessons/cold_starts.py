@@ -8,10 +8,12 @@ next request has to start a new one; provisioned environments are left alone.
 
 Concurrent inits share the machine's CPUs: on a 2-core laptop ten inits at once each take several
 times longer than one alone, while on Lambda every environment has its own CPU share. So cold
-starts are sampled `parallel` at a time (default: one per CPU), and `Sample.parallel` records it.
+starts are sampled `parallel` at a time (default: one per CPU), and `TimedRequest.parallel`
+records it.
 When several handlers are compared they take turns round by round, so a change in the machine's
 load during the measurement (another program starting) does not favour one of them.
 The plotting helpers import matplotlib lazily, so lab checks can use this module cheaply.
+`median` and `percentile` are the course's shared statistics, re-exported for notebook 08.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lambdalab._util.stats import median, percentile
 from lambdalab.course.display import Table
 from lambdalab.course.plots import axes_or_new
 from lambdalab.runtime.records import Invocation
@@ -46,7 +49,7 @@ class ColdStartError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Sample:
+class TimedRequest:
     """One request as measured: the REPORT fields, the caller's latency, and how it was made."""
 
     label: str
@@ -78,15 +81,15 @@ def _error_text(inv: Invocation) -> str | None:
     return f"{inv.error_type}: {inv.error.get('errorMessage', '')}"
 
 
-def _sample(inv: Invocation, label: str, caller_ms: float, parallel: int) -> Sample:
-    return Sample(label=label, function=inv.function_name, cold=inv.cold, provisioned=inv.provisioned,
+def _sample(inv: Invocation, label: str, caller_ms: float, parallel: int) -> TimedRequest:
+    return TimedRequest(label=label, function=inv.function_name, cold=inv.cold, provisioned=inv.provisioned,
                   init_ms=inv.init_ms, restore_ms=inv.restore_ms, duration_ms=inv.duration_ms,
                   caller_ms=round(caller_ms, 2), parallel=parallel, environment_id=inv.environment_id,
                   error=_error_text(inv), invocation=inv)
 
 
 def timed_invoke(rt: "LocalRuntime", name: str, event: Any = None, *, label: str | None = None,
-                 parallel: int = 1) -> Sample:
+                 parallel: int = 1) -> TimedRequest:
     """Invoke `name` synchronously and time it from the caller's side."""
     t0 = time.perf_counter()
     inv = rt.invoke(name, {} if event is None else event)
@@ -108,13 +111,13 @@ def retire_environments(rt: "LocalRuntime", name: str, timeout_s: float = _RETIR
     return len(victims)
 
 
-def _round(rt: "LocalRuntime", name: str, event: Any, size: int, label: str) -> list[Sample]:
+def _round(rt: "LocalRuntime", name: str, event: Any, size: int, label: str) -> list[TimedRequest]:
     """`size` requests released together (a barrier), each timed by its own thread."""
     if size == 1:
         return [timed_invoke(rt, name, event, label=label)]
     gate = threading.Barrier(size)
 
-    def one(_: int) -> Sample:
+    def one(_: int) -> TimedRequest:
         gate.wait()
         return timed_invoke(rt, name, event, label=label, parallel=size)
 
@@ -145,7 +148,7 @@ def _check_parallel(rt: "LocalRuntime", n: int, parallel: int | None, what: str)
     return parallel
 
 
-def _fresh_round(rt: "LocalRuntime", name: str, size: int, event: Any, label: str) -> list[Sample]:
+def _fresh_round(rt: "LocalRuntime", name: str, size: int, event: Any, label: str) -> list[TimedRequest]:
     """Retire the function's environments, then send `size` requests together; keep the cold ones
     (a request that reached a provisioned or just-released environment is not a sample)."""
     retire_environments(rt, name)
@@ -153,12 +156,12 @@ def _fresh_round(rt: "LocalRuntime", name: str, size: int, event: Any, label: st
 
 
 def fresh_cold_starts_many(rt: "LocalRuntime", functions: Mapping[str, str], n: int, *, event: Any = None,
-                           parallel: int | None = None, progress: bool = True) -> dict[str, list[Sample]]:
+                           parallel: int | None = None, progress: bool = True) -> dict[str, list[TimedRequest]]:
     """`n` cold starts of each function in `functions` ({label: function name}), each in a new
     environment, `parallel` at a time (default: one per CPU). The functions take turns round by
     round, so a change in the machine's load while measuring hits every one of them alike."""
     parallel = _check_parallel(rt, n, parallel, "fresh_cold_starts")
-    samples: dict[str, list[Sample]] = {label: [] for label in functions}
+    samples: dict[str, list[TimedRequest]] = {label: [] for label in functions}
     max_rounds = _MAX_ATTEMPTS_FACTOR * math.ceil(n / parallel)
     desc = ", ".join(functions) if len(functions) <= 3 else f"{len(functions)} functions"
     with _progress(n * len(functions), desc, progress) as bar:
@@ -176,7 +179,7 @@ def fresh_cold_starts_many(rt: "LocalRuntime", functions: Mapping[str, str], n: 
 
 
 def fresh_cold_starts(rt: "LocalRuntime", name: str, n: int, *, event: Any = None, parallel: int | None = None,
-                      label: str | None = None, progress: bool = True) -> list[Sample]:
+                      label: str | None = None, progress: bool = True) -> list[TimedRequest]:
     """`n` cold starts of function `name`, each in a new environment, `parallel` at a time
     (default: one per CPU). Failed invocations are kept (their `error` says why)."""
     label = label or name
@@ -184,7 +187,7 @@ def fresh_cold_starts(rt: "LocalRuntime", name: str, n: int, *, event: Any = Non
 
 
 def warm_calls(rt: "LocalRuntime", name: str, n: int, *, event: Any = None,
-               label: str | None = None) -> list[Sample]:
+               label: str | None = None) -> list[TimedRequest]:
     """`n` requests one after another to an already initialised environment (one is started
     first if the function has none); every sample is warm."""
     if n < 1:
@@ -198,17 +201,17 @@ def warm_calls(rt: "LocalRuntime", name: str, n: int, *, event: Any = None,
     return samples
 
 
-def burst(rt: "LocalRuntime", name: str, size: int, *, rounds: int = 1, event: Any = None,
-          label: str | None = None, progress: bool = True) -> list[Sample]:
+def burst_after_idle(rt: "LocalRuntime", name: str, size: int, *, rounds: int = 1, event: Any = None,
+                     label: str | None = None, progress: bool = True) -> list[TimedRequest]:
     """`rounds` bursts of `size` concurrent requests. Before each burst the on-demand environments
     are retired, so every burst meets only the provisioned environments (if any): as after a quiet spell."""
     if size < 1 or rounds < 1:
-        raise ValueError(f"burst: size and rounds must be >= 1, not {size!r} and {rounds!r}")
+        raise ValueError(f"burst_after_idle: size and rounds must be >= 1, not {size!r} and {rounds!r}")
     if size > rt.account_concurrency:
-        raise ValueError(f"burst: size={size} is above the runtime's account concurrency "
+        raise ValueError(f"burst_after_idle: size={size} is above the runtime's account concurrency "
                          f"({rt.account_concurrency}); raise LocalRuntime(account_concurrency=...)")
     label = label or name
-    samples: list[Sample] = []
+    samples: list[TimedRequest] = []
     with _progress(size * rounds, label, progress) as bar:
         for _ in range(rounds):
             retire_environments(rt, name)
@@ -231,33 +234,17 @@ def module_level_code(path: str | os.PathLike) -> list[str]:
 
 # -- statistics and tables ---------------------------------------------------------------------
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolating linearly between closest ranks (numpy's default)."""
-    if not values:
-        raise ValueError("percentile: no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile: q must be within 0-100, not {q!r}")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def median(values: Sequence[float]) -> float:
-    return percentile(values, 50)
-
-
 _FIELDS = ("init_ms", "restore_ms", "start_ms", "duration_ms", "caller_ms")
 
 
-def values(samples: Iterable[Sample], field: str) -> list[float]:
+def values(samples: Iterable[TimedRequest], field: str) -> list[float]:
     """One field of each sample (`init_ms`, `restore_ms`, `start_ms`, `duration_ms`, `caller_ms`), Nones skipped."""
     if field not in _FIELDS:
         raise ValueError(f"field {field!r} is not one of {', '.join(_FIELDS)}")
     return [v for v in (getattr(s, field) for s in samples) if v is not None]
 
 
-def by_label(samples: Iterable[Sample], field: str) -> dict[str, list[float]]:
+def by_label(samples: Iterable[TimedRequest], field: str) -> dict[str, list[float]]:
     """{label: values of `field`} in the order labels first appear."""
     if field not in _FIELDS:
         raise ValueError(f"field {field!r} is not one of {', '.join(_FIELDS)}")
@@ -422,6 +409,6 @@ def cold_warm_plot(cold: Mapping[str, Sequence[float]], warm: Mapping[str, Seque
     return ax
 
 
-__all__ = ["ColdStartError", "Sample", "burst", "by_label", "cdf_plot", "cold_warm_plot", "distribution_plot",
-           "fresh_cold_starts", "fresh_cold_starts_many", "median", "module_level_code", "percentile", "process_start_ms", "retire_environments", "summary",
-           "timed_invoke", "values", "warm_calls"]
+__all__ = ["ColdStartError", "TimedRequest", "burst_after_idle", "by_label", "cdf_plot", "cold_warm_plot",
+           "distribution_plot", "fresh_cold_starts", "fresh_cold_starts_many", "median", "module_level_code",
+           "percentile", "process_start_ms", "retire_environments", "summary", "timed_invoke", "values", "warm_calls"]

@@ -10,7 +10,12 @@ GB-second rate plus the request charge). Three picks follow Power Tuning's analy
 (cheapest; ties go to the faster), "speed" (fastest; ties go to the cheaper) and "balanced"
 (least `w * cost / max cost + (1 - w) * duration / max duration`, `w = balanced_weight`).
 
-This module owns the measuring, the statistics, the picks, the result record and the chart.
+Each size's p50 and p95 of Duration are the course's own addition (Power Tuning's analyzer
+uses only the trimmed mean): they use the course's one percentile, linear interpolation as in numpy.
+
+This module owns the measuring, the statistics, the picks, the result record and the chart. It
+re-exports the runtime's CPU model (`vcpus_for`, `MB_PER_VCPU`, `PERIOD_US`) for notebook 09,
+which shows how a memory size becomes a CPU share.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from lambdalab.runtime.cpu import vcpus_for
+from lambdalab._util.stats import percentile
+from lambdalab.runtime.cpu import MB_PER_VCPU, PERIOD_US, vcpus_for
 from lambdalab.runtime.errors import LambdaLabError
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import price
@@ -55,16 +61,6 @@ def trimmed_mean(values: Iterable[float], discard_top_bottom: float = DISCARD_TO
     drop = int(len(data) * discard_top_bottom)
     kept = data[drop:len(data) - drop]
     return math.fsum(kept) / len(kept)
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """The nearest-rank `q`th percentile: the smallest value with at least q% of values at or below it."""
-    data = sorted(values)
-    if not data:
-        raise ValueError("percentile needs at least one value")
-    if not 0 < q <= 100:
-        raise ValueError(f"percentile q {q!r} must be in (0, 100]")
-    return data[max(1, math.ceil(q / 100 * len(data))) - 1]
 
 
 def _check_discard(discard_top_bottom: float) -> None:
@@ -417,6 +413,6 @@ def plot_samples(result: TuningResult, ax: "Axes | None" = None) -> "Axes":
     return ax
 
 
-__all__ = ["BALANCED_WEIGHT", "DEFAULT_POWER_VALUES", "DISCARD_TOP_BOTTOM", "PowerStats", "PowerTuningError",
-           "TuningResult", "balanced_score", "find_balanced", "find_cheapest", "find_fastest", "local_cores",
-           "percentile", "plot", "plot_samples", "power_tune", "summarise", "trimmed_mean"]
+__all__ = ["BALANCED_WEIGHT", "DEFAULT_POWER_VALUES", "DISCARD_TOP_BOTTOM", "MB_PER_VCPU", "PERIOD_US", "PowerStats",
+           "PowerTuningError", "TuningResult", "balanced_score", "find_balanced", "find_cheapest", "find_fastest",
+           "local_cores", "plot", "plot_samples", "power_tune", "summarise", "trimmed_mean", "vcpus_for"]

@@ -20,8 +20,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from lambdalab.course.labs import load_module
 from lambdalab.runtime.metering import price, projected_cost
 from lambdalab.runtime.records import Invocation
 
@@ -175,6 +178,24 @@ def _finish(bar: Any, count: int) -> None:
     bar.reset(total=max(count, 1))  # reset() also resizes a notebook widget's bar
     bar.update(count)
     bar.close()
+
+
+def trigger_on_new_objects(cloud: "LocalCloud", bucket: str, function_arn: str, **filters: str) -> dict[str, Any]:
+    """Point `bucket`'s trigger at `function_arn`: every new object invokes it (or only those that
+    match the `prefix=` / `suffix=` filters). The bucket's whole NotificationConfiguration is
+    replaced, as S3 does; returns the configuration put."""
+    rule: dict[str, Any] = {"LambdaFunctionArn": function_arn, "Events": ["s3:ObjectCreated:*"]}
+    if filters:
+        rule["Filter"] = {"Key": {"FilterRules": [{"Name": k, "Value": v} for k, v in filters.items()]}}
+    config = {"LambdaFunctionConfigurations": [rule]}
+    cloud.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    return config
+
+
+def load_trigger(code_dir: str | Path) -> ModuleType:
+    """The `trigger.py` of a lab's directory (e.g. `lab_dir("loopfix")`), imported afresh so that
+    the learner's latest edit counts."""
+    return load_module(Path(code_dir) / "trigger.py")
 
 
 def s3_brake(cloud: "LocalCloud", bucket: str) -> Callable[[], None]:
@@ -406,4 +427,5 @@ def plot_loop_runs(runs: Sequence[LoopRun], axes: Sequence["Axes"] | None = None
 
 
 __all__ = ["Budget", "HORIZONS", "LoopRun", "Projection", "chains", "hop", "invocation_curve", "plot_loop_runs",
-           "notification_problems", "project", "rate_bins", "s3_brake", "watch_loop"]
+           "load_trigger", "notification_problems", "project", "rate_bins", "s3_brake", "trigger_on_new_objects",
+           "watch_loop"]

@@ -309,7 +309,7 @@ TEXT = b"Dear diary, today I uploaded a text file and called it holiday.jpg.\n" 
 
 
 @dataclass(frozen=True)
-class Sample:
+class BeforeAfter:
     """One upload for a before/after figure: a label, the original bytes, the thumbnail bytes (or None)."""
 
     label: str
@@ -354,7 +354,7 @@ def _preview(data: bytes, longest: int = 320) -> Image.Image | None:
         return None
 
 
-def show_before_after(samples: Sequence[Sample], *, figsize_per_column: float = 2.6) -> Any:
+def show_before_after(samples: Sequence[BeforeAfter], *, figsize_per_column: float = 2.6) -> Any:
     """A matplotlib figure: each upload's stored pixels on top, its thumbnail underneath.
 
     The top row shows the file as stored (no EXIF rotation), so a sideways phone photo looks

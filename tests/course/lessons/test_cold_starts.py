@@ -6,7 +6,6 @@ INIT, change an answer, or rebuild the table on every request.
 
 from __future__ import annotations
 
-import random
 import shutil
 import sys
 from pathlib import Path
@@ -103,7 +102,7 @@ def test_failures_are_kept_with_their_error(rt, code):
 def test_retiring_spares_provisioned_environments(rt, code):
     deploy(rt, code, "quick", "quick", provisioned_concurrency=2)
     provisioned = {e.id for e in rt.environments("quick")}
-    first = cs.burst(rt, "quick", 3, progress=False)
+    first = cs.burst_after_idle(rt, "quick", 3, progress=False)
     on_demand = {s.environment_id for s in first if not s.provisioned}
     assert len(on_demand) == 1
     assert cs.retire_environments(rt, "quick") == 1
@@ -112,7 +111,7 @@ def test_retiring_spares_provisioned_environments(rt, code):
 
 def test_bursts_meet_only_the_provisioned_environments_warm(rt, code):
     deploy(rt, code, "quick", "quick", provisioned_concurrency=2)
-    samples = cs.burst(rt, "quick", 3, rounds=2, progress=False)
+    samples = cs.burst_after_idle(rt, "quick", 3, rounds=2, progress=False)
     assert len(samples) == 6
     for burst in (samples[:3], samples[3:]):  # every burst: 2 warm on provisioned, 1 cold spill-over
         assert sorted((s.provisioned, s.cold) for s in burst) == [(False, True), (True, False), (True, False)]
@@ -140,7 +139,7 @@ def test_bad_arguments_name_the_problem(rt, code):
     with pytest.raises(ValueError, match=r"parallel=7 is above the runtime's account concurrency \(6\)"):
         cs.fresh_cold_starts(rt, "quick", 7, parallel=7)
     with pytest.raises(ValueError, match=r"size=9 is above"):
-        cs.burst(rt, "quick", 9)
+        cs.burst_after_idle(rt, "quick", 9)
     with pytest.raises(ValueError, match="field 'init' is not one of"):
         cs.values([], "init")
 
@@ -160,20 +159,6 @@ def test_module_level_code_lists_what_init_runs(tmp_path):
 
 
 # -- statistics and plots --------------------------------------------------------------------
-
-def test_percentile_matches_numpy():
-    import numpy as np
-
-    rng = random.Random(8)
-    for size in (1, 2, 7, 20):
-        data = [rng.uniform(1, 1000) for _ in range(size)]
-        for q in (0, 10, 50, 90, 99, 100):
-            assert cs.percentile(data, q) == pytest.approx(float(np.percentile(data, q)))
-    with pytest.raises(ValueError, match="no values"):
-        cs.percentile([], 50)
-    with pytest.raises(ValueError, match="q must be within 0-100"):
-        cs.percentile([1.0], 101)
-
 
 def test_summary_rows():
     table = cs.summary({"a": [1.0, 2.0, 3.0], "b": [10.0]})

@@ -7,13 +7,14 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST, price
 from lambdalab.course.lessons.power_tuning import (PowerStats, PowerTuningError, TuningResult, balanced_score, find_balanced,
-                                   find_cheapest, find_fastest, percentile, plot, plot_samples, power_tune,
+                                   find_cheapest, find_fastest, plot, plot_samples, power_tune,
                                    summarise, trimmed_mean)
 from lambdalab.runtime.records import Invocation, Report
 from lambdalab.runtime.service import LocalRuntime
@@ -50,15 +51,13 @@ def test_trimmed_mean_rejects_bad_input(values, discard, message):
         trimmed_mean(values, discard)
 
 
-def test_percentile_is_nearest_rank():
-    assert percentile(range(1, 21), 95) == 19
-    assert percentile(range(1, 11), 95) == 10  # with 10 samples the p95 is the slowest
-    assert percentile([3, 1, 2], 50) == 2
-    assert percentile([7], 95) == 7
-    with pytest.raises(ValueError, match=r"\(0, 100\]"):
-        percentile([1, 2], 0)
-    with pytest.raises(ValueError, match="at least one value"):
-        percentile([], 50)
+def test_p50_and_p95_interpolate_between_ranks_like_numpy():
+    # Power Tuning's analyzer uses only the trimmed mean; the p50 and p95 are the course's own, with
+    # its one percentile (numpy's default), so a learner's np.percentile gives the same numbers.
+    stats = summarise(512, [invocation(512, d) for d in (160.0, 100.0, 400.0, 120.0, 140.0)])
+    assert stats.p50_ms == 140.0
+    assert stats.p95_ms == pytest.approx(352.0)  # 0.8 of the way from the 4th (160) to the 5th (400)
+    assert summarise(512, [invocation(512, 7.0)]).p95_ms == 7.0
 
 
 def invocation(memory_mb: int, duration_ms: float, *, ok: bool = True, report: bool = True,
@@ -83,7 +82,7 @@ def test_summarise_reads_report_lines_and_prices_the_kept_invocations():
     assert stats.duration_ms == pytest.approx(sum(kept) / 6)
     billed_kept = [math.ceil(d) for d in kept]  # 98, 99, 100, 100, 101, 101... ceil of each
     assert stats.billed_ms == pytest.approx(sum(billed_kept) / 6)
-    assert stats.p95_ms == 400.0 and stats.p50_ms == 100.0
+    assert stats.p95_ms == pytest.approx(265.9) and stats.p50_ms == pytest.approx(100.125)  # interpolated
     # 1 GB at the x86 rate for the mean billed time, plus the request charge
     assert stats.cost_per_invocation == pytest.approx(1.0 * stats.billed_ms / 1000 * X86 + PRICE_PER_REQUEST)
     assert stats.cost_per_million == pytest.approx(stats.cost_per_invocation * 1e6)
@@ -189,7 +188,7 @@ def test_a_real_run_measures_every_size_from_the_runtimes_records(measured):
         assert s.durations_ms == tuple(inv.duration_ms for inv in measured_runs)
         assert s.billed_samples_ms == tuple(inv.billed_ms for inv in measured_runs)
         assert s.duration_ms == pytest.approx(trimmed_mean(inv.duration_ms for inv in measured_runs))
-        assert s.p95_ms == max(inv.duration_ms for inv in measured_runs)  # nearest rank of 5
+        assert s.p95_ms == pytest.approx(float(np.percentile([inv.duration_ms for inv in measured_runs], 95)))
         assert s.cost_per_invocation == pytest.approx(trimmed_mean(price(inv) for inv in measured_runs))
 
 

@@ -15,7 +15,8 @@ from lambdalab.cloud.loops import MAX_HOPS, TraceHeader, function_hash
 from lambdalab.runtime.records import Invocation
 from lambdalab.course.lessons.recursive_loops import (HORIZONS, RAN_OUT, STOPPED_BY_DETECTION, STOPPED_BY_INVOCATIONS, STOPPED_BY_TIME,
                                  Budget, LoopRun, chains, hop, invocation_curve, notification_problems,
-                                 plot_loop_runs, project, rate_bins, s3_brake, watch_loop)
+                                 load_trigger, plot_loop_runs, project, rate_bins, s3_brake,
+                                 trigger_on_new_objects, watch_loop)
 
 matplotlib.use("Agg")
 
@@ -179,8 +180,7 @@ def looping(cloud):
     s3.create_bucket(Bucket="photos")
     role = cloud.create_role("thumbs", [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
     fn = cloud.deploy("thumbs", LESSON, "thumbnail_naive.lambda_handler", role=role, memory=1024, timeout=10)
-    s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={
-        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn["FunctionArn"], "Events": ["s3:ObjectCreated:*"]}]})
+    trigger_on_new_objects(cloud, "photos", fn["FunctionArn"])
     return cloud
 
 
@@ -195,6 +195,26 @@ def _photo() -> bytes:
 
 def _upload(cloud: LocalCloud, key: str = "uploads/a.jpg"):
     return lambda: cloud.client("s3").put_object(Bucket="photos", Key=key, Body=_photo())
+
+
+def test_trigger_on_new_objects_replaces_the_buckets_trigger(looping):
+    s3 = looping.client("s3")
+    arn = looping.client("lambda").get_function(FunctionName="thumbs")["Configuration"]["FunctionArn"]
+    config = trigger_on_new_objects(looping, "photos", arn, prefix="uploads/", suffix=".jpg")
+    assert notification_problems(config, arn) == []
+    [rule] = s3.get_bucket_notification_configuration(Bucket="photos")["LambdaFunctionConfigurations"]
+    assert rule["LambdaFunctionArn"] == arn and rule["Events"] == ["s3:ObjectCreated:*"]
+    assert {r["Name"].lower(): r["Value"] for r in rule["Filter"]["Key"]["FilterRules"]} == {
+        "prefix": "uploads/", "suffix": ".jpg"}
+
+
+def test_load_trigger_reads_the_latest_edit(tmp_path):
+    (tmp_path / "trigger.py").write_text("def notification_config(bucket, arn):\n    return 1\n")
+    assert load_trigger(tmp_path).notification_config("b", "arn") == 1
+    (tmp_path / "trigger.py").write_text("def notification_config(bucket, arn):\n    return 2\n")
+    assert load_trigger(tmp_path).notification_config("b", "arn") == 2
+    with pytest.raises(FileNotFoundError, match="trigger.py does not exist"):
+        load_trigger(tmp_path / "nowhere")
 
 
 def test_terminate_stops_the_loop_before_the_budget(looping):

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.events.s3 import s3_put_event
 from lambdalab.runtime.records import Invocation
@@ -190,12 +190,12 @@ def test_zero_byte_file(service):
 
 
 def test_text_file_named_jpg(service):
-    outcome = service.upload("uploads/holiday.jpg", images.TEXT)
+    outcome = service.upload("uploads/holiday.jpg", thumbnails.TEXT)
     assert_rejected(outcome, "NotAnImage", r"^not a supported image: the data starts with b'Dear diary, '")
 
 
 def test_svg_is_refused_as_vector_graphics(service):
-    outcome = service.upload("uploads/logo.svg", images.SVG)
+    outcome = service.upload("uploads/logo.svg", thumbnails.SVG)
     assert_rejected(outcome, "NotAnImage", r"^an SVG drawing is vector graphics, not a raster image")
 
 
@@ -205,17 +205,17 @@ def test_pdf_named_png(service):
 
 
 def test_truncated_jpeg(service):
-    outcome = service.upload("uploads/cut-off.jpg", images.truncated(images.photo_jpeg(1600, 1200)))
+    outcome = service.upload("uploads/cut-off.jpg", thumbnails.truncated(thumbnails.photo_jpeg(1600, 1200)))
     assert_rejected(outcome, "CorruptImage", r"^corrupt or truncated JPEG image: image file is truncated")
 
 
 def test_truncated_png(service):
-    outcome = service.upload("uploads/cut-off.png", images.truncated(images.rgba_png()))
+    outcome = service.upload("uploads/cut-off.png", thumbnails.truncated(thumbnails.rgba_png()))
     assert_rejected(outcome, "CorruptImage", r"^corrupt or truncated PNG image: image file is truncated")
 
 
 def test_corrupt_png(service):
-    outcome = service.upload("uploads/corrupt.png", images.corrupt_png())
+    outcome = service.upload("uploads/corrupt.png", thumbnails.corrupt_png())
     assert_rejected(outcome, "CorruptImage", r"^corrupt or truncated PNG image: broken data stream")
 
 
@@ -229,7 +229,7 @@ def test_png_signature_alone(service):
 
 def test_decompression_bomb(service):
     service.fresh_environment()
-    bomb = images.png_bomb(20_000, 20_000)
+    bomb = thumbnails.png_bomb(20_000, 20_000)
     assert len(bomb) < 100_000  # 400 MP in a few tens of kB
     outcome = service.upload("uploads/bomb.png", bomb)
     assert_rejected(outcome, "TooManyPixels", r"^declares 20000x20000 pixels \(400\.0 MP\); the budget is 100 MP "
@@ -238,18 +238,18 @@ def test_decompression_bomb(service):
 
 
 def test_30000_by_30000_declared_png(service):
-    outcome = service.upload("uploads/giant.png", images.header_only_png(30_000, 30_000))
+    outcome = service.upload("uploads/giant.png", thumbnails.header_only_png(30_000, 30_000))
     assert_rejected(outcome, "TooManyPixels", r"^declares 30000x30000 pixels \(900\.0 MP\)")
 
 
 def test_30000_by_30000_declared_jpeg(service):
-    outcome = service.upload("uploads/giant.jpg", images.header_only_jpeg(30_000, 30_000))
+    outcome = service.upload("uploads/giant.jpg", thumbnails.header_only_jpeg(30_000, 30_000))
     assert_rejected(outcome, "TooManyPixels", r"^declares 30000x30000 pixels \(900\.0 MP\)")
 
 
 def test_bomb_under_the_declared_limit_is_over_the_decode_budget(service):
     service.fresh_environment()
-    outcome = service.upload("uploads/grey-bomb.png", images.greyscale_bomb(6000))
+    outcome = service.upload("uploads/grey-bomb.png", thumbnails.greyscale_bomb(6000))
     assert_rejected(outcome, "TooManyPixels", r"^decoding 6000x6000 L pixels needs about 172 MB; 56 MB of this "
                                               r"function's 128 MB are free for it \(refused before decoding\)$")
     assert outcome.only.max_memory_used_mb < 100
@@ -261,8 +261,8 @@ def _gradient(side: int, bands: int) -> Image.Image:
 
 
 @pytest.mark.parametrize("name, make", [
-    ("rgba-2500.png", lambda: images.png(_gradient(2500, 4), compress_level=1)),           # 6.3 MP with alpha
-    ("rgb-3400.png", lambda: images.png(_gradient(3400, 3), compress_level=1)),            # 11.6 MP
+    ("rgba-2500.png", lambda: thumbnails.png(_gradient(2500, 4), compress_level=1)),           # 6.3 MP with alpha
+    ("rgb-3400.png", lambda: thumbnails.png(_gradient(3400, 3), compress_level=1)),            # 11.6 MP
     ("rgba-1300.webp", lambda: _webp(_gradient(1300, 4))),                                  # libwebp's own buffer
 ], ids=["rgba-png", "rgb-png", "webp"])
 def test_the_largest_images_within_the_budget_fit_in_128_mb(service, name, make):
@@ -274,7 +274,7 @@ def test_the_largest_images_within_the_budget_fit_in_128_mb(service, name, make)
 
 
 def test_just_over_the_budget_is_refused_before_decoding(service):
-    outcome = service.upload("uploads/budget/rgba-2600.png", images.png(_gradient(2600, 4), compress_level=1))
+    outcome = service.upload("uploads/budget/rgba-2600.png", thumbnails.png(_gradient(2600, 4), compress_level=1))
     assert_rejected(outcome, "TooManyPixels", r"^decoding 2600x2600 RGBA pixels needs about 58 MB; 56 MB of this "
                                               r"function's 128 MB are free for it \(refused before decoding\)$")
 
@@ -286,7 +286,7 @@ def _webp(im: Image.Image) -> bytes:
 
 
 def test_text_chunk_bomb(service):
-    outcome = service.upload("uploads/comment-bomb.png", images.text_chunk_bomb(64))
+    outcome = service.upload("uploads/comment-bomb.png", thumbnails.text_chunk_bomb(64))
     assert_rejected(outcome, "DecompressionBomb", r"^a metadata chunk decompresses to more than Pillow's limit")
 
 
@@ -313,7 +313,7 @@ def test_60_mb_object_with_a_lying_event_is_refused_from_getobjects_headers(serv
 
 
 def test_cmyk_jpeg_becomes_an_rgb_jpeg(service):
-    print_file = images.cmyk_jpeg((640, 480))
+    print_file = thumbnails.cmyk_jpeg((640, 480))
     assert Image.open(io.BytesIO(print_file)).mode == "CMYK"
     im = assert_thumbnail(service.upload("uploads/print.jpg", print_file),
                           (200, 150), "image/jpeg", "RGB")
@@ -322,7 +322,7 @@ def test_cmyk_jpeg_becomes_an_rgb_jpeg(service):
 
 
 def test_16_bit_rgb_png_is_scaled_not_clipped(service):
-    scan = images.png_16bit_rgb((600, 400))
+    scan = thumbnails.png_16bit_rgb((600, 400))
     assert scan[24:26] == b"\x10\x02"  # IHDR: 16 bits per sample, colour type 2 (RGB)
     im = assert_thumbnail(service.upload("uploads/scan-48bit.png", scan),
                           (200, 133), "image/png", "RGB")
@@ -331,7 +331,7 @@ def test_16_bit_rgb_png_is_scaled_not_clipped(service):
 
 
 def test_16_bit_greyscale_png(service):
-    xray = images.png_16bit_grey((600, 400))
+    xray = thumbnails.png_16bit_grey((600, 400))
     assert Image.open(io.BytesIO(xray)).mode == "I;16"
     im = assert_thumbnail(service.upload("uploads/xray.png", xray),
                           (200, 133), "image/png", "L")
@@ -339,57 +339,57 @@ def test_16_bit_greyscale_png(service):
 
 
 def test_palette_png_keeps_its_transparency(service):
-    im = assert_thumbnail(service.upload("uploads/sticker.png", images.palette_png_with_transparency((400, 300))),
+    im = assert_thumbnail(service.upload("uploads/sticker.png", thumbnails.palette_png_with_transparency((400, 300))),
                           (200, 150), "image/png", "RGBA")
     assert im.getpixel((3, 3))[3] == 0  # the transparent background stays transparent
     assert near(im.getpixel((100, 75)), (220, 30, 30, 255))
 
 
 def test_rgba_png_keeps_its_alpha(service):
-    im = assert_thumbnail(service.upload("uploads/icon.png", images.rgba_png((500, 500))),
+    im = assert_thumbnail(service.upload("uploads/icon.png", thumbnails.rgba_png((500, 500))),
                           (200, 200), "image/png", "RGBA")
     assert im.getpixel((2, 2))[3] == 0 and im.getpixel((100, 100))[3] == 255 and 110 < im.getpixel((30, 100))[3] < 145
 
 
 def test_animated_gif_uses_its_first_frame(service):
-    party = images.animated_gif((320, 240), frames=4)
+    party = thumbnails.animated_gif((320, 240), frames=4)
     assert Image.open(io.BytesIO(party)).n_frames == 4
     im = assert_thumbnail(service.upload("uploads/party.gif", party),
                           (200, 150), "image/png", "RGB")
-    assert near(im.getpixel((100, 75)), images.ANIMATION_COLOURS[0], 4)
+    assert near(im.getpixel((100, 75)), thumbnails.ANIMATION_COLOURS[0], 4)
 
 
 def test_exif_rotated_phone_photo_is_upright(service):
-    sideways = images.exif_rotated_jpeg(6, (300, 400))
+    sideways = thumbnails.exif_rotated_jpeg(6, (300, 400))
     stored = Image.open(io.BytesIO(sideways))
     assert stored.size == (400, 300) and stored.getexif()[0x0112] == 6  # stored landscape, shown portrait
     im = assert_thumbnail(service.upload("uploads/sideways.jpg", sideways),
                           (150, 200), "image/jpeg", "RGB")
-    assert near(im.getpixel((20, 20)), images.QUADRANTS["top_left"], 20)
-    assert near(im.getpixel((130, 180)), images.QUADRANTS["bottom_right"], 20)
+    assert near(im.getpixel((20, 20)), thumbnails.QUADRANTS["top_left"], 20)
+    assert near(im.getpixel((130, 180)), thumbnails.QUADRANTS["bottom_right"], 20)
     assert "exif" not in im.info  # the orientation is applied, and no GPS tags leak into thumbnails
 
 
 def test_greyscale_jpeg_stays_greyscale(service):
-    assert_thumbnail(service.upload("uploads/grey.jpg", images.greyscale_jpeg((800, 600))), (200, 150), "image/jpeg", "L")
+    assert_thumbnail(service.upload("uploads/grey.jpg", thumbnails.greyscale_jpeg((800, 600))), (200, 150), "image/jpeg", "L")
 
 
 def test_real_photo(service):
-    assert_thumbnail(service.upload("uploads/grace hopper.jpg", images.matplotlib_sample("grace_hopper.jpg")),
+    assert_thumbnail(service.upload("uploads/grace hopper.jpg", thumbnails.matplotlib_sample("grace_hopper.jpg")),
                      (171, 200), "image/jpeg", "RGB")
 
 
 def test_12_megapixel_photo_fits_in_128_mb(service):
     service.fresh_environment()
-    outcome = service.upload("uploads/DSC_0042.JPG", images.photo_jpeg(4000, 3000))
+    outcome = service.upload("uploads/DSC_0042.JPG", thumbnails.photo_jpeg(4000, 3000))
     assert_thumbnail(outcome, (200, 150), "image/jpeg", "RGB")
     assert outcome.only.max_memory_used_mb < 128
 
 
 def test_an_overwritten_upload_gets_a_new_thumbnail(service):
     key = "uploads/avatar.png"
-    assert_thumbnail(service.upload(key, images.rgba_png((400, 400))), (200, 200), "image/png", "RGBA")
-    assert_thumbnail(service.upload(key, images.greyscale_jpeg((400, 100))), (200, 50), "image/jpeg", "L")
+    assert_thumbnail(service.upload(key, thumbnails.rgba_png((400, 400))), (200, 200), "image/png", "RGBA")
+    assert_thumbnail(service.upload(key, thumbnails.greyscale_jpeg((400, 100))), (200, 50), "image/jpeg", "L")
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def test_an_overwritten_upload_gets_a_new_thumbnail(service):
     "uploads/" + "/".join(f"level{n}" for n in range(40)) + "/deep.jpg",  # deep prefix
 ], ids=["spaces", "plus", "percent-2F", "accents", "cjk", "emoji", "deep-prefix"])
 def test_awkward_keys_get_thumb_keys(service, key):
-    outcome = service.upload(key, images.greyscale_jpeg((400, 300)))
+    outcome = service.upload(key, thumbnails.greyscale_jpeg((400, 300)))
     assert_thumbnail(outcome, (200, 150), "image/jpeg", "L")
     decoded_twice = unquote_plus(key)
     if decoded_twice != key:  # '+' and '%2F' must not be decoded a second time
@@ -415,25 +415,25 @@ def test_awkward_keys_get_thumb_keys(service, key):
 def test_longest_key_that_fits(service):
     key = "uploads/" + "k" * (1024 - len("thumb-uploads/") - len(".jpg")) + ".jpg"
     assert len(f"thumb-{key}".encode()) == 1024
-    assert_thumbnail(service.upload(key, images.greyscale_jpeg((400, 300))), (200, 150), "image/jpeg", "L")
+    assert_thumbnail(service.upload(key, thumbnails.greyscale_jpeg((400, 300))), (200, 150), "image/jpeg", "L")
 
 
 def test_key_too_long_for_its_thumbnail(service):
     key = "uploads/" + "é" * 504 + ".jpg"  # 1020 bytes: a valid S3 key, but thumb-<key> is 1026
-    outcome = service.upload(key, images.greyscale_jpeg((400, 300)))
+    outcome = service.upload(key, thumbnails.greyscale_jpeg((400, 300)))
     assert_rejected(outcome, "KeyTooLong", r"^thumb-<key> would be 1026 bytes; S3 keys are at most 1024$")
 
 
 def test_key_outside_the_trigger_prefix_is_never_delivered(service):
     before = len(service.cloud.records(FUNCTION))
-    service.s3.put_object(Bucket=SOURCE, Key="inbox/cat.jpg", Body=images.greyscale_jpeg((400, 300)))
+    service.s3.put_object(Bucket=SOURCE, Key="inbox/cat.jpg", Body=thumbnails.greyscale_jpeg((400, 300)))
     assert service.cloud.settle(30)
     assert len(service.cloud.records(FUNCTION)) == before
     assert service.thumbnail("inbox/cat.jpg") == (None, None)
 
 
 def test_key_outside_the_prefix_is_refused_when_invoked_directly(service):
-    service.s3.put_object(Bucket=SOURCE, Key="inbox/dog.jpg", Body=images.greyscale_jpeg((400, 300)))
+    service.s3.put_object(Bucket=SOURCE, Key="inbox/dog.jpg", Body=thumbnails.greyscale_jpeg((400, 300)))
     outcome = service.invoke(s3_put_event(SOURCE, "inbox/dog.jpg", size=1000), "inbox/dog.jpg")
     assert_rejected(outcome, "OutsidePrefix", r"^the key is not under 'uploads/'$")
 
@@ -485,7 +485,7 @@ def test_record_from_another_service(service):
 
 def test_record_for_a_deleted_object_delivered_late(service):
     key = "uploads/short-lived.jpg"
-    first = service.upload(key, images.greyscale_jpeg((400, 300)))
+    first = service.upload(key, thumbnails.greyscale_jpeg((400, 300)))
     assert_thumbnail(first, (200, 150), "image/jpeg", "L")
     service.s3.delete_object(Bucket=SOURCE, Key=key)
     service.s3.delete_object(Bucket=THUMBS, Key=f"thumb-{key}")
@@ -494,7 +494,7 @@ def test_record_for_a_deleted_object_delivered_late(service):
 
 
 def test_event_from_the_thumbnail_bucket_is_never_written_back(service):
-    service.s3.put_object(Bucket=THUMBS, Key="uploads/loop.jpg", Body=images.greyscale_jpeg((400, 300)))
+    service.s3.put_object(Bucket=THUMBS, Key="uploads/loop.jpg", Body=thumbnails.greyscale_jpeg((400, 300)))
     outcome = service.invoke(s3_put_event(THUMBS, "uploads/loop.jpg", size=1000), "uploads/loop.jpg")
     assert_rejected(outcome, "SourceIsTarget", r"^the event comes from 'photos-thumbnails', the thumbnail bucket",
                     bucket=THUMBS)
@@ -512,8 +512,8 @@ def test_removal_records_are_skipped(service):
 
 
 def test_a_bad_record_does_not_stop_the_good_ones(service):
-    service.s3.put_object(Bucket=SOURCE, Key="uploads/batch-good.jpg", Body=images.greyscale_jpeg((400, 300)))
-    service.s3.put_object(Bucket=SOURCE, Key="uploads/batch-bad.jpg", Body=images.TEXT)
+    service.s3.put_object(Bucket=SOURCE, Key="uploads/batch-good.jpg", Body=thumbnails.greyscale_jpeg((400, 300)))
+    service.s3.put_object(Bucket=SOURCE, Key="uploads/batch-bad.jpg", Body=thumbnails.TEXT)
     assert service.cloud.settle(30)
     for key in ("uploads/batch-good.jpg", "uploads/batch-bad.jpg"):
         service.s3.delete_object(Bucket=THUMBS, Key=f"thumb-{key}")
@@ -590,7 +590,7 @@ def test_missing_thumbnail_bucket_variable_fails_the_invocation(service):
 def test_the_service_survived_all_of_it(service):
     records = service.cloud.records(FUNCTION)
     assert all(inv.ok for inv in records), [inv.error for inv in records if not inv.ok]
-    assert_thumbnail(service.upload("uploads/after-the-storm.jpg", images.photo_jpeg(1600, 1200)),
+    assert_thumbnail(service.upload("uploads/after-the-storm.jpg", thumbnails.photo_jpeg(1600, 1200)),
                      (200, 150), "image/jpeg", "RGB")
     listed = [o["Key"] for o in service.s3.list_objects_v2(Bucket=THUMBS).get("Contents", [])]
     # Only thumbnails, none of a thumbnail, plus the object the loop test planted there itself.
@@ -644,16 +644,16 @@ def test_handler_exposes_make_thumbnail(modules):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_is_shown_upright(thumb, orientation):
-    im = decode(thumb.make_thumbnail(images.exif_rotated_jpeg(orientation, (300, 400))))
+    im = decode(thumb.make_thumbnail(thumbnails.exif_rotated_jpeg(orientation, (300, 400))))
     assert im.size == (150, 200)
     for (x, y), corner in (((15, 15), "top_left"), ((135, 15), "top_right"), ((15, 185), "bottom_left"),
                            ((135, 185), "bottom_right")):
-        assert near(im.getpixel((x, y)), images.QUADRANTS[corner], 20), (orientation, corner, im.getpixel((x, y)))
+        assert near(im.getpixel((x, y)), thumbnails.QUADRANTS[corner], 20), (orientation, corner, im.getpixel((x, y)))
 
 
 def test_damaged_exif_orientation_is_ignored(thumb):
-    im = decode(thumb.make_thumbnail(images.jpeg(images.quadrants(400, 300), exif_orientation=42)))
-    assert im.size == (200, 150) and near(im.getpixel((10, 10)), images.QUADRANTS["top_left"], 20)
+    im = decode(thumb.make_thumbnail(thumbnails.jpeg(thumbnails.quadrants(400, 300), exif_orientation=42)))
+    assert im.size == (200, 150) and near(im.getpixel((10, 10)), thumbnails.QUADRANTS["top_left"], 20)
 
 
 @pytest.mark.parametrize("size, box, expected", [
@@ -665,24 +665,24 @@ def test_damaged_exif_orientation_is_ignored(thumb):
     ((1000, 1000), (320, 100), (100, 100)),  # a non-square box
 ])
 def test_fits_the_box_keeping_the_aspect_ratio(thumb, size, box, expected):
-    assert decode(thumb.make_thumbnail(images.png(Image.new("RGB", size, (9, 99, 199))), box)).size == expected
+    assert decode(thumb.make_thumbnail(thumbnails.png(Image.new("RGB", size, (9, 99, 199))), box)).size == expected
 
 
 def test_a_12_mp_jpeg_is_decoded_small_in_draft_mode(thumb):
-    im = thumb.open_image(images.photo_jpeg(4000, 3000))
+    im = thumb.open_image(thumbnails.photo_jpeg(4000, 3000))
     thumb.check_pixel_budget(im, (200, 200))
     assert im.size == (500, 375)  # libjpeg's 1/8 DCT scaling, still over twice the 200x150 thumbnail
 
 
 def test_colour_profiles_are_kept_and_exif_dropped(thumb):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    im = decode(thumb.make_thumbnail(images.jpeg(images.quadrants(400, 300), icc_profile=icc, exif_orientation=1)))
+    im = decode(thumb.make_thumbnail(thumbnails.jpeg(thumbnails.quadrants(400, 300), icc_profile=icc, exif_orientation=1)))
     assert im.info.get("icc_profile") == icc and "exif" not in im.info
 
 
 def test_a_profile_that_no_longer_fits_the_colours_is_dropped(thumb):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    grey_with_transparency = images.png(Image.new("L", (400, 300), 7), transparency=7, icc_profile=icc)
+    grey_with_transparency = thumbnails.png(Image.new("L", (400, 300), 7), transparency=7, icc_profile=icc)
     im = decode(thumb.make_thumbnail(grey_with_transparency))
     assert im.mode == "RGBA" and "icc_profile" not in im.info
 
@@ -690,7 +690,7 @@ def test_a_profile_that_no_longer_fits_the_colours_is_dropped(thumb):
 def test_png_exif_with_gps_does_not_leak(thumb):
     exif = Image.Exif()
     exif[0x8825] = {2: (51.0, 30.0, 0.0)}  # GPSInfo: latitude
-    source = images.png(Image.new("RGB", (400, 300), (5, 50, 200)), exif=exif.tobytes())
+    source = thumbnails.png(Image.new("RGB", (400, 300), (5, 50, 200)), exif=exif.tobytes())
     assert "exif" in Image.open(io.BytesIO(source)).info
     im = decode(thumb.make_thumbnail(source))
     assert "exif" not in im.info and not im.getexif()
@@ -698,7 +698,7 @@ def test_png_exif_with_gps_does_not_leak(thumb):
 
 def test_webp_stays_webp(thumb):
     buffer = io.BytesIO()
-    images.landscape(640, 480).save(buffer, "WEBP", quality=80)
+    thumbnails.landscape(640, 480).save(buffer, "WEBP", quality=80)
     im = decode(thumb.make_thumbnail(buffer.getvalue()))
     assert (im.format, im.size) == ("WEBP", (200, 150))
 
@@ -710,7 +710,7 @@ def test_file_over_the_byte_limit(thumb):
 
 def test_bad_arguments_are_programming_errors_not_rejections(thumb):
     with pytest.raises(TypeError, match="max_size must be a"):
-        thumb.make_thumbnail(images.greyscale_jpeg(), (200, 0))
+        thumb.make_thumbnail(thumbnails.greyscale_jpeg(), (200, 0))
     with pytest.raises(TypeError, match="data must be bytes, not str"):
         thumb.make_thumbnail("not bytes")
 
@@ -729,5 +729,5 @@ def test_keys_for_decodes_exactly_once(modules, encoded, key):
 def test_pillow_bomb_limit_is_restored(thumb):
     limit = Image.MAX_IMAGE_PIXELS
     with pytest.raises(thumb.TooManyPixels):
-        thumb.make_thumbnail(images.header_only_png(30_000, 30_000))
+        thumb.make_thumbnail(thumbnails.header_only_png(30_000, 30_000))
     assert Image.MAX_IMAGE_PIXELS == limit
