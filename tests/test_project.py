@@ -298,3 +298,40 @@ def test_supported_pythons_agree_in_pyproject_ci_and_readme() -> None:
     assert ci and ci.group(1).split() == classified, ".ci/run's SUPPORTED differs from pyproject's classifiers"
     readme = (ROOT / "README.md").read_text()
     assert f"Python {classified[0]} to" in readme and classified[-1] in readme
+
+
+# --- the layers of lambdalab (ARCHITECTURE.md) ------------------------------------------------
+
+
+def lint_imports(root: Path) -> "subprocess.CompletedProcess[str]":
+    """import-linter's contracts from `root`'s pyproject.toml, over the `lambdalab` found in `root`."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(root)}  # before site-packages: this tree's lambdalab wins
+    return subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_contracts_hold() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("module, violation, contract", [
+    ("runtime/config.py", "import lambdalab.cloud.local_cloud", "Layers"),
+    ("runtime/records.py", "import moto", "never import moto"),
+    ("cloud/loops.py", "from lambdalab.course import plots", "Layers"),
+])
+def test_a_layer_violation_breaks_a_contract(tmp_path: Path, module: str, violation: str, contract: str) -> None:
+    """The contracts bite: the same tree with one forbidden import fails `make lint`."""
+    import shutil
+
+    shutil.copytree(ROOT / "lambdalab", tmp_path / "lambdalab", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    target = tmp_path / "lambdalab" / module
+    target.write_text(target.read_text() + f"\n{violation}\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(contract in line for line in broken), result.stdout[-3000:]
