@@ -18,7 +18,6 @@ paths to it exactly as to AWS's address. Both reuse `lambdalab.cloud.apigateway.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
@@ -39,7 +38,7 @@ def integration_function(uri: str | None) -> str | None:
     return function_name_from(uri.split(":function:", 1)[1].split("/", 1)[0])
 
 
-class PermissionDenied(Exception):
+class PermissionDeniedError(Exception):
     """The function's resource-based policy does not let this caller invoke it."""
 
 
@@ -100,7 +99,7 @@ class GatewayApi(HttpApi):
                       f"{context.get('stage', self.stage)}/{resource}")
         if not allows(function_statements(fn), "lambda:InvokeFunction", service="apigateway.amazonaws.com",
                       context={"AWS:SourceArn": source_arn, "AWS:SourceAccount": self.account}):
-            raise PermissionDenied(f"API Gateway may not invoke {function} for {source_arn}: "
+            raise PermissionDeniedError(f"API Gateway may not invoke {function} for {source_arn}: "
                                    "add a permission for apigateway.amazonaws.com (lambda add_permission)")
         return self._service.invoke(function, event, trace_header=trace_header)
 

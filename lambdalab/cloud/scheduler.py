@@ -191,9 +191,9 @@ class SchedulerSource:
                             log.warning("schedule %s is not valid, never fires: %s", schedule.arn, e)
                             continue
                         # The expression key changes when anything that moves fire times changes.
-                        key = "|".join(str(x) for x in (schedule.schedule_expression, schedule.schedule_expression_timezone,
-                                                        schedule.flexible_time_window, schedule.start_date,
-                                                        schedule.end_date))
+                        key = "|".join(str(x) for x in (
+                            schedule.schedule_expression, schedule.schedule_expression_timezone,
+                            schedule.flexible_time_window, schedule.start_date, schedule.end_date))
                         found.append(ScheduledRule(arn=schedule.arn, expression=key,
                                                    enabled=schedule.state == "ENABLED", ref=schedule,
                                                    schedule=parsed, starts=_date(schedule.start_date)))
@@ -224,7 +224,8 @@ class SchedulerSource:
     def _invoke(self, target: dict, payload: str) -> Any:
         name = lambda_function_name(target.get("Arn", ""))
         if name is None:
-            raise TargetError("ValidationException", f"the local cloud runs Lambda targets only, not {target.get('Arn')!r}")
+            raise TargetError("ValidationException",
+                              f"the local cloud runs Lambda targets only, not {target.get('Arn')!r}")
         handle = self._service.deliver(target["Arn"], payload.encode())
         if handle is None:
             raise TargetError("ResourceNotFoundException", f"Function not found: {target['Arn']}")

@@ -112,7 +112,8 @@ def call(url):
 
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w") as z:
-    z.writestr("app.py", "def handler(event, context):\n    return {'statusCode': 200, 'body': 'hi ' + event['rawPath']}\n")
+    z.writestr("app.py", "def handler(event, context):\n"
+                         "    return {'statusCode': 200, 'body': 'hi ' + event['rawPath']}\n")
 iam = boto3.client("iam")
 role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
@@ -150,7 +151,8 @@ def test_plain_boto3_in_another_process_against_lambdalab_cloud(tmp_path):
         client_env = dict(env, **dict(pair.split("=", 1) for pair in export.split()[1:]))
         script = tmp_path / "client.py"
         script.write_text(CLIENT)
-        done = subprocess.run([sys.executable, str(script)], env=client_env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, str(script)], env=client_env, capture_output=True, text=True,
+                              timeout=120)
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["before"] == [500, 500, 403]
