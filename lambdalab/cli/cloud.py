@@ -29,6 +29,9 @@ def cmd_cloud(args: argparse.Namespace) -> int:
             exports = " ".join(f"{k}={v}" for k, v in cloud.env().items())
             print(f"Local cloud running at {cloud.endpoint}", flush=True)
             print(f"export {exports}", flush=True)
+            print("HTTP APIs (apigatewayv2 create_api) and function URLs (lambda create_function_url_config) "
+                  "answer at the http://127.0.0.1:PORT address in their ApiEndpoint / FunctionUrl; "
+                  "Scheduler schedules fire on the wall clock.", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
             try:
                 while not stop.wait(0.5):

@@ -6,7 +6,10 @@ with the patches of `lambdalab.cloud.moto` applied, so they reach the cloud's `L
 unchanged here or on AWS. Functions created through the Lambda API run in the runtime with
 their configuration; S3, SNS, SQS and DynamoDB Streams triggers run the real handlers; each
 function gets its execution role's STS credentials; START/END/REPORT lines and handler output go
-to CloudWatch Logs in moto; recursive loops are stopped after 16 hops.
+to CloudWatch Logs in moto; recursive loops are stopped after 16 hops. HTTP APIs
+(`apigatewayv2`) and function URLs answer at the `http://127.0.0.1:PORT` address their API
+returns (`lambdalab.cloud.http_endpoints`); EventBridge Scheduler schedules fire on the same
+clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`).
 
 IAM enforcement (`iam_enforcement=True` or `enforce_iam(True)`) switches on moto's policy checks.
 moto enforces them for S3, SQS, SNS, DynamoDB, IAM and STS (also CloudWatch Logs, EventBridge,
@@ -31,8 +34,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lambdalab.cloud import moto as moto_patches
+from lambdalab.cloud.http_endpoints import HttpEndpoints
 from lambdalab.cloud.lambda_service import LambdaService
 from lambdalab.cloud.pollers import EventSourcePollers
+from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
@@ -87,6 +92,8 @@ class LocalCloud:
                                      cpu_limit=cpu_limit, async_retry_delays=async_retry_delays, client=client)
         self._admin_secret = secrets.token_urlsafe(30)[:40]
         self._lambda = LambdaService(region=region, account_id=self.account_id, echo_logs=echo_logs)
+        self.endpoints = HttpEndpoints(self._lambda)  # moto's HTTP APIs and function URLs, served
+        self.scheduler = SchedulerSource(self._lambda)  # EventBridge Scheduler, on the events clock
         self._session_lock = threading.Lock()
         self._patches: moto_patches.Patches | None = None
         self._server: Any = None
@@ -137,7 +144,7 @@ class LocalCloud:
 
     def _start(self) -> None:
         self._open = True
-        self._patches = moto_patches.install(self._lambda)
+        self._patches = moto_patches.install(self._lambda, self.endpoints)
         self._server = make_moto_server(self._lambda, port=self._port)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -168,6 +175,7 @@ class LocalCloud:
             if attached is not None and hasattr(attached, "close"):
                 step(attached.close)
         self._events = self._http = None
+        step(self.endpoints.close)
         if self._pollers is not None:
             step(self._pollers.stop)
             self._pollers = None
@@ -196,6 +204,8 @@ class LocalCloud:
         for attached in (self._events, self._http):
             if attached is not None and hasattr(attached, "reset"):
                 attached.reset()
+        self.endpoints.reset()
+        self.scheduler.invocations.clear()
         self._lambda.reset()
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()
@@ -233,6 +243,7 @@ class LocalCloud:
         if self._events is None:
             from lambdalab.cloud.eventbridge import delivery as eventbridge
             self._events = eventbridge.attach(self._lambda)
+            self._events.clock.add_source(self.scheduler)
         return self._events
 
     @property

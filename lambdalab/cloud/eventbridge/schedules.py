@@ -330,6 +330,8 @@ class ScheduledRule:
     expression: str
     enabled: bool
     ref: Any = None  # opaque to the clock; handed back to `fire`
+    schedule: "Schedule | None" = None  # already parsed (a Scheduler schedule); else parse `expression`
+    starts: datetime | None = None  # when a rate schedule's periods count from (default: first seen)
 
 
 class ScheduleSource(Protocol):
@@ -366,7 +368,8 @@ class Clock:
     """Schedules' time: fast-forward it with `advance`, or let it follow the wall clock."""
 
     def __init__(self, source: ScheduleSource, *, start: datetime | None = None, max_firings: int = 10_000):
-        self._source = source
+        self._sources: list[ScheduleSource] = [source]
+        self._source_of: dict[str, ScheduleSource] = {}  # schedule ARN -> the source that reported it
         self._now = _utc(start) if start else datetime.now(UTC).replace(microsecond=0)
         self.max_firings = max_firings
         self.firings: list[Firing] = []
@@ -375,6 +378,12 @@ class Clock:
         self._offset: timedelta | None = None  # set while following the wall clock
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    def add_source(self, source: ScheduleSource) -> None:
+        """Fire `source`'s schedules too (EventBridge Scheduler shares the rules' clock)."""
+        with self._lock:
+            if source not in self._sources:
+                self._sources.append(source)
 
     @property
     def now(self) -> datetime:
@@ -467,19 +476,23 @@ class Clock:
     # -- firing ----------------------------------------------------------------------------
     def _sync(self, now: datetime) -> None:
         seen = set()
-        for rule in self._source.scheduled_rules():
-            seen.add(rule.arn)
-            state = self._states.get(rule.arn)
-            if state is not None and state.rule.expression == rule.expression:
-                state.rule = rule  # enabled/disabled may have changed; the schedule keeps time
-                continue
-            try:
-                schedule = parse_schedule(rule.expression)
-                self._states[rule.arn] = _State(rule, schedule, now, schedule.next_after(now, now))
-            except ValueError as e:
-                self._states[rule.arn] = _State(rule, None, now, None, error=str(e))
+        for source in self._sources:
+            for rule in source.scheduled_rules():
+                seen.add(rule.arn)
+                self._source_of[rule.arn] = source
+                state = self._states.get(rule.arn)
+                if state is not None and state.rule.expression == rule.expression:
+                    state.rule = rule  # enabled/disabled may have changed; the schedule keeps time
+                    continue
+                try:
+                    schedule = rule.schedule or parse_schedule(rule.expression)
+                    anchor = rule.starts or now
+                    self._states[rule.arn] = _State(rule, schedule, anchor, schedule.next_after(now, anchor))
+                except ValueError as e:
+                    self._states[rule.arn] = _State(rule, None, now, None, error=str(e))
         for arn in set(self._states) - seen:
             del self._states[arn]
+            self._source_of.pop(arn, None)
 
     def _run_until(self, target: datetime) -> list[Firing]:
         start = self._now if self._offset is None else min(self._now, target)
@@ -506,7 +519,8 @@ class Clock:
         fired: list[Firing] = []
         for when, state in plan:
             self._now = when
-            deliveries = self._source.fire(state.rule, when) if state.rule.enabled else []
+            source = self._source_of.get(state.rule.arn, self._sources[0])
+            deliveries = source.fire(state.rule, when) if state.rule.enabled else []
             fired.append(Firing(state.rule.arn, when, deliveries, enabled=state.rule.enabled))
         self._now = target
         self.firings.extend(fired)

@@ -4,7 +4,8 @@ moto runs Lambda functions only in Docker, drops S3 notifications to Lambda with
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
 never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`) replace those places while a
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`)
+replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
 One mechanism serves them all: a `Patches` set records each replaced attribute and `remove()`
@@ -17,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from lambdalab.cloud.http_endpoints import HttpEndpoints
     from lambdalab.cloud.lambda_service import LambdaService
 
 _lock = threading.RLock()
@@ -57,14 +59,19 @@ def original(owner: Any, name: str) -> Any:
         return _originals.get((id(owner), name), _definition(owner, name))
 
 
-def install(service: "LambdaService") -> Patches:
-    """Route moto's Lambda service, triggers and event source mappings to `service`."""
-    from lambdalab.cloud.moto import awslambda, s3, sns, sqs
+def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
+    """Route moto's Lambda service, triggers and event source mappings to `service`; with
+    `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
         for module in (awslambda, s3, sns, sqs):
             module.install(patches, service)
+        scheduler.install(patches)
+        if endpoints is not None:
+            apigatewayv2.install(patches, endpoints)
+            awslambda.install_function_urls(patches, endpoints)
     except BaseException:
         patches.remove()
         raise

@@ -11,12 +11,15 @@ that `lambdalab.cloud.pollers` serves it as Lambda's pollers do.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import unquote
 
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
 from lambdalab.cloud.moto import Patches, dynamodb, sqs
 from lambdalab.cloud.request_context import current_trace
+
+if TYPE_CHECKING:
+    from lambdalab.cloud.http_endpoints import HttpEndpoints
 
 
 def _moto_error(error_type: str, message: str, status: int = 400, **fields: Any) -> Exception:
@@ -171,3 +174,25 @@ def install(patches: Patches, service: LambdaService) -> None:
         return call
 
     patches.replace(LambdaBackend, "create_event_source_mapping", create_event_source_mapping)
+
+
+def install_function_urls(patches: Patches, endpoints: "HttpEndpoints") -> None:
+    """Serve every function URL moto stores; its `FunctionUrl` is the working local address."""
+    from moto.awslambda.models import LambdaBackend
+
+    def create_url(original: Callable) -> Callable:
+        def call(self: Any, name_or_arn: str, config: dict[str, Any]) -> Any:
+            url_config = original(self, name_or_arn, config)
+            endpoints.open_url(url_config.function, url_config)
+            return url_config
+        return call
+
+    def delete_url(original: Callable) -> Callable:
+        def call(self: Any, name_or_arn: str) -> None:
+            fn = self.get_function(name_or_arn)
+            original(self, name_or_arn)
+            endpoints.close_url(fn.function_arn)
+        return call
+
+    patches.replace(LambdaBackend, "create_function_url_config", create_url)
+    patches.replace(LambdaBackend, "delete_function_url_config", delete_url)
