@@ -377,6 +377,8 @@ class ExecutionEnvironment:
 
     # -- Runtime API callbacks (server threads) --------------------------------------------
     def next_invocation(self) -> NextInvocation | None:
+        # The worker is alive and waiting: its peak so far, so a REPORT after a crash never says 0 MB.
+        self._observe_peak()
         with self._cv:
             if not self._init_done.is_set():
                 self._init_done.set()
@@ -421,6 +423,7 @@ class ExecutionEnvironment:
         return self.init_error(body, error_type or "Runtime.AfterRestoreError")
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
+        self._observe_peak()
         self.drain_logs()
         self.init_failure = Outcome("init_error", body=body, error_type=error_type)
         self._init_done.set()

@@ -194,3 +194,13 @@ def test_response_limit_is_lambdas(rt: LocalRuntime, code: Path) -> None:
     big = rt.invoke(fn, {"action": "respond", "bytes": 6_291_557})
     assert big.error == {"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
                          "errorType": "Function.ResponseSizeTooLarge"}
+
+
+def test_report_after_a_crash_measures_memory(rt: LocalRuntime, code: Path) -> None:
+    """Every REPORT line carries the memory the worker used, a crash's too (never 0 MB).
+
+    https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
+    """
+    crashed = rt.invoke(deploy(rt, code), {"action": "crash", "name": "x"})
+    assert crashed.error_type == "Runtime.ExitError"
+    assert crashed.max_memory_used_mb > 0 and crashed.duration_ms > 0
