@@ -42,6 +42,10 @@ def findings() -> list[Finding]:
     cpu.close()
     rows.append(Finding("CPU share by memory", True, {
         "cgroup": "cgroup CFS quota", "duty": "SIGSTOP/SIGCONT duty cycle (no writable cgroup)"}[mechanism]))
+    from lambdalab.runtime.sandbox import probe
+    sandbox = probe()
+    rows.append(Finding("Lambda sandbox (/tmp, /var/task, uid 993)", True,
+                        "user, mount and PID namespaces" if sandbox.ok else sandbox.note))
     rows.append(_user_finding())
     rows.append(_postgres_finding())
     pgb = shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer",) if shutil.os.path.exists(p)), None)

@@ -81,8 +81,8 @@ class DutyCycleLimit:
         self._thread: threading.Thread | None = None
 
     def attach(self, pid: int) -> None:
-        self._pid = pid
-        if self.off_s > 0:
+        self._pid = pid  # a process group: the worker restarted after a crash has a new one
+        if self.off_s > 0 and self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=f"duty-{pid}", daemon=True)
             self._thread.start()
 

@@ -2,8 +2,9 @@
 
 The environment owns the worker (spawned as `python -m awslambdaric module.function`, or the
 project's own `lambdalab.runtime.ric` where awslambdaric is absent), its Runtime API server,
-its temp directory, its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
-(SIGSTOP) while idle, thaw, and destruction. It runs one invocation at a time; choosing which
+its sandbox (`lambdalab.runtime.sandbox`: /tmp, /var/task, user), its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
+(SIGSTOP) while idle, thaw, a reset after a crash or timeout (a new worker in the same sandbox, as Lambda
+keeps /tmp), and destruction. It runs one invocation at a time; choosing which
 environment serves a request is the runtime's job.
 """
 
@@ -13,11 +14,9 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
 from lambdalab.runtime.processes import peak_kb
+from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class Outcome:
     ended_at: float = 0.0
 
 
+_NOTED: set[str] = set()  # functions whose log has said what the sandbox cannot do here
 _FINISH_LOCK = threading.Lock()  # held for a check-and-set only; contention is negligible
 
 
@@ -86,19 +87,24 @@ class _Pending:
         return True
 
 
-def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path, log_stream: str,
-                       init_type: str, extra: dict[str, str]) -> dict[str, str]:
-    """The variables Lambda gives a worker, then the runtime's extras, then the function's own."""
+def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path | str, log_stream: str,
+                       init_type: str, extra: dict[str, str], task_root: str | None = None) -> dict[str, str]:
+    """The variables Lambda gives a worker, then the runtime's extras, then the function's own.
+
+    `task_root` is where the worker sees the code: /var/task inside the sandbox; the code
+    directory itself where there is none.
+    """
     c = config
+    task_root = task_root or str(c.code_dir)
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "HOME": str(tmpdir),  # so boto3 never reads the learner's real ~/.aws
         "TMPDIR": str(tmpdir),
-        "PYTHONPATH": str(c.code_dir),
+        "PYTHONPATH": task_root,
         "PYTHONDONTWRITEBYTECODE": "1",
-        "LAMBDA_TASK_ROOT": str(c.code_dir),
+        "LAMBDA_TASK_ROOT": task_root,
         "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
         "_HANDLER": c.handler,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
@@ -131,7 +137,8 @@ class ExecutionEnvironment:
 
     def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
                  cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
-                 init_type: str = "on-demand", template: "SnapshotTemplate | None" = None):
+                 init_type: str = "on-demand", template: "SnapshotTemplate | None" = None,
+                 layers: Path | None = None):
         self.config = config
         self.template = template
         self.client = client
@@ -159,13 +166,26 @@ class ExecutionEnvironment:
         self._partial = b""
         self._lines: list[tuple[int, str]] = []
         self.proc: subprocess.Popen | None = None
-        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
+        self.pid = 0  # the worker proper: inside a sandbox, a child of `proc` in its own PID namespace
+        self._watcher: threading.Thread | None = None
+        # A snapshot-restored worker is forked by the template, outside any sandbox.
+        self.sandbox: Sandbox = (HostSandbox(config, probe()) if template is not None
+                                 else for_environment(config, layers))
+        self.tmpdir = Path(self.sandbox.tmp_path)
+        self._note_once()
         self.server = RuntimeAPIServer(self)
 
     # -- environment variables -------------------------------------------------------------
     def environ(self) -> dict[str, str]:
         return lambda_environment(self.config, runtime_api=self.server.address, tmpdir=self.tmpdir,
-                                  log_stream=self.log_stream, init_type=self.init_type, extra=self._extra_env)
+                                  log_stream=self.log_stream, init_type=self.init_type, extra=self._extra_env,
+                                  task_root=self.sandbox.task_root)
+
+    def _note_once(self) -> None:
+        """Say once per function, in its log, what the sandbox cannot do on this machine."""
+        if self.sandbox.note and self.config.name not in _NOTED:
+            _NOTED.add(self.config.name)
+            self._lines.append((epoch_ms(), self.sandbox.note))
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,19 +195,23 @@ class ExecutionEnvironment:
         try:
             if self.template is not None:  # a restore: fork the initialised template
                 self.proc = self.template.fork(self.environ())
+                self.pid = self.proc.pid
             else:
+                environ = self.environ()
+                args, fds = self.sandbox.command(worker_command(self.client, self.config.handler), environ)
                 self.proc = self._spawner.spawn(
-                    args=worker_command(self.client, self.config.handler),
-                    cwd=str(self.config.code_dir), env=self.environ(),
+                    args=args, pass_fds=fds, cwd=self.sandbox.host_cwd, env=environ,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+                self.pid = self.sandbox.started(self.proc.pid)
         except BaseException:
-            self.destroy()  # the server, temp dir and cgroup exist already
+            self.destroy()  # the server, sandbox and cgroup exist already
             raise
         os.set_blocking(self.proc.stdout.fileno(), False)
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
-        threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()
+        self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
+        self._watcher.start()
         finished = self._init_done.wait(timeout=INIT_LIMIT_S)
         self.init_ms = (time.perf_counter() - t0) * 1000
         if self.init_failure is None and not finished:
@@ -200,9 +224,31 @@ class ExecutionEnvironment:
             self.drain_logs()
             self.destroy()
             return
-        self._cpu.attach(self.proc.pid)
+        self._cpu.attach(self.pid)
+        self._cpu.attach(self.proc.pid)  # last: a duty cycle stops the process group it leads
         self.state = "idle"
 
+    def reset(self) -> bool:
+        """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
+
+        Its INIT is the environment's business, not a cold start: it is not reported as an Init
+        Duration. False (and the environment destroyed) when the new worker fails to start.
+        """
+        if self._closing:
+            return False
+        self.kill()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        if self.proc is not None and self.proc.stdout:
+            self.drain_logs()
+            with self._log_lock:
+                self.proc.stdout.close()
+        self._init_done.clear()
+        self.init_failure = None
+        self.exit_status = None
+        self._peak_kb = 0
+        self.start()
+        return self.init_failure is None
     def _watch_exit(self) -> None:
         proc = self.proc
         code = proc.wait()
@@ -250,7 +296,7 @@ class ExecutionEnvironment:
 
     def _observe_peak(self) -> int:
         if self.proc is not None:
-            self._peak_kb = max(self._peak_kb, peak_kb(self.proc.pid))
+            self._peak_kb = max(self._peak_kb, peak_kb(self.pid))
         return self._peak_kb
 
     def peak_memory_mb(self) -> int:
@@ -280,7 +326,7 @@ class ExecutionEnvironment:
         self._cpu.set_running(False)
         self._cpu.close()
         self.server.close()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.sandbox.close()
         self.state = "dead"
 
     # -- one invocation --------------------------------------------------------------------
@@ -331,6 +377,8 @@ class ExecutionEnvironment:
 
     # -- Runtime API callbacks (server threads) --------------------------------------------
     def next_invocation(self) -> NextInvocation | None:
+        # The worker is alive and waiting: its peak so far, so a REPORT after a crash never says 0 MB.
+        self._observe_peak()
         with self._cv:
             if not self._init_done.is_set():
                 self._init_done.set()
@@ -375,6 +423,7 @@ class ExecutionEnvironment:
         return self.init_error(body, error_type or "Runtime.AfterRestoreError")
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
+        self._observe_peak()
         self.drain_logs()
         self.init_failure = Outcome("init_error", body=body, error_type=error_type)
         self._init_done.set()

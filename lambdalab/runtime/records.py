@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.timefmt import iso_millis
+from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
     from lambdalab.runtime.environment import Outcome
@@ -158,7 +159,7 @@ def fill_result(inv: Invocation, outcome: Outcome, timeout_s: float) -> None:
                  "errorType": "Sandbox.Timedout"}
     elif outcome.kind == "too_large":
         inv.status = "error"
-        error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({6 * 1024 * 1024} bytes).",
+        error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
                  "errorType": "Function.ResponseSizeTooLarge"}
     else:
         try:

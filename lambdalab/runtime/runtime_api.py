@@ -18,8 +18,9 @@ from typing import Protocol
 
 PREFIX = "/2018-06-01/runtime"
 _INVOCATION = re.compile(rf"^{PREFIX}/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
-# Lambda's limit on the payload a function returns (synchronous invocations).
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# Lambda's limit on the payload a function returns (synchronous invocations): 6 MB plus 100 bytes,
+# as its error message says; the request limit is 6 MiB exactly.
+MAX_RESPONSE_BYTES = 6_291_556
 # awslambdaric sends the X-Ray cause of an error as a header of up to 1 MiB (a deep
 # RecursionError's stack is ~100 KB); http.server refuses header lines over 64 KiB.
 http.client._MAXLINE = max(http.client._MAXLINE, 2 * 1024 * 1024)

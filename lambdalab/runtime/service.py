@@ -67,13 +67,14 @@ class _Function(FunctionQueue):
         self.idle: list[ExecutionEnvironment] = []  # most recently used last
         self.busy = 0
         self.starting = 0
+        self.resetting = 0  # environments restarting their worker after a crash or timeout
         self.records: list[Invocation] = []
         self.template: SnapshotTemplate | None = None  # for snap_start functions
         self.template_lock = threading.Lock()
 
     @property
     def in_use(self) -> int:
-        return self.busy + self.starting
+        return self.busy + self.starting + self.resetting
 
     def take_idle(self) -> ExecutionEnvironment | None:
         # Provisioned environments first (they are what the customer pays for), then the
@@ -346,11 +347,11 @@ class LocalRuntime:
             reserved = fn.config.reserved_concurrency
             if reserved is not None and fn.in_use >= reserved:
                 raise TooManyRequestsException(fn.config.name, reserved)
-            env = fn.take_idle()
-            while env is not None and not env.alive:  # died while frozen: forget it
-                fn.envs.discard(env)
-                self._destroy_later([env])
-                env = fn.take_idle()
+            env = self._take_alive(fn)
+            while env is None and fn.resetting and not self._closed.is_set():
+                # The next request goes to the environment being reset, as on Lambda (after its re-init).
+                self._lock.wait(timeout=1.0)
+                env = self._take_alive(fn)
             if env is not None:
                 fn.busy += 1
                 return env
@@ -368,6 +369,14 @@ class LocalRuntime:
             fn.starting -= 1
             fn.busy += 1
             fn.envs.add(env)
+        return env
+
+    def _take_alive(self, fn: _Function) -> ExecutionEnvironment | None:
+        env = fn.take_idle()
+        while env is not None and not env.alive:  # died while frozen: forget it
+            fn.envs.discard(env)
+            self._destroy_later([env])
+            env = fn.take_idle()
         return env
 
     def _check_capacity(self, fn: _Function) -> None:
@@ -417,12 +426,33 @@ class LocalRuntime:
         return fn.template.init_ms if fn.template else None
 
     def _release(self, fn: _Function, env: ExecutionEnvironment, inv: Invocation | None) -> None:
-        reusable = (inv is not None and env.alive and env.init_failure is None
-                    and inv.status not in ("timeout",) and inv.error_type != "Runtime.ExitError")
+        crashed = inv is not None and (inv.status == "timeout" or inv.error_type == "Runtime.ExitError")
+        reusable = inv is not None and env.alive and env.init_failure is None and not crashed
         with self._lock:
             fn.busy -= 1
             current = self._functions.get(fn.config.name) is fn and _same_environment(env.config, fn.config)
             if reusable and current and not self._closed.is_set():
+                env.freeze()
+                env.state = "idle"
+                fn.idle.append(env)
+            elif crashed and current and env.init_failure is None and not self._closed.is_set():
+                env.state = "resetting"  # Lambda resets the environment, keeping /tmp, rather than replacing it
+                fn.resetting += 1
+                self._janitor.submit(self._reset, fn, env)
+            else:
+                fn.envs.discard(env)
+                self._destroy_later([env])
+            self._lock.notify_all()
+
+    def _reset(self, fn: _Function, env: ExecutionEnvironment) -> None:
+        """Restart a crashed environment's worker in its sandbox, then offer it again."""
+        try:
+            ok = not self._closed.is_set() and env.reset()
+        except Exception:
+            ok = False
+        with self._lock:
+            fn.resetting -= 1
+            if ok and self._functions.get(fn.config.name) is fn and not self._closed.is_set():
                 env.freeze()
                 env.state = "idle"
                 fn.idle.append(env)

@@ -1,0 +1,193 @@
+"""Runs inside a new worker process, before the runtime interface client: builds Lambda's sandbox.
+
+Run as ``python launcher.py SPEC -m MODULE ARGS...``. It never imports ``lambdalab`` (the
+sandbox hides the learner's source tree) and only what the runtime client imports anyway, so
+the sandbox costs a few system calls rather than a second interpreter. SPEC is JSON:
+
+``tmp_mb``   the size of the environment's private ``/tmp`` (a tmpfs: writing past it is ENOSPC);
+``task``     the code package, bound read-only at ``/var/task``;
+``opt``      a directory of extracted layers bound read-only at ``/opt``, or null;
+``binds``    host directories the interpreter needs, bound read-only at the same paths;
+``join``     null on the environment's first start; else the file descriptors of the user and
+             mount namespaces of that start, held by the runtime, which a restarted worker joins
+             so that ``/tmp`` survives the reset after a crash or timeout;
+``pid_fd``   a pipe on which the worker's host pid is written (the process the runtime watches), or null;
+``uid``/``gid`` the unprivileged ids the handler runs as (Lambda's sbx_user1051: 993/990).
+
+The first start unshares a user and a mount namespace (mapping only the caller's own uid, as
+an unprivileged user may), builds a minimal root in a tmpfs (the binds, ``/var/task``, ``/opt``,
+a size-limited ``/tmp``, a few device nodes), and pivots into it, so the learner's home, the
+parent's files and the host's ``/tmp`` are out of reach. Every start then unshares a PID
+namespace and forks twice: a small init (pid 1 there) and the worker (pid 2), which mounts a
+``/proc`` that shows only the sandbox's processes (the parent's ``/proc/<pid>/environ`` does not
+exist for it), enters a nested user namespace that maps ``uid`` onto the outer root (so it
+holds no capability over the sandbox), and runs the client. The forking parent reports the
+worker's host pid, waits, and exits as the worker did.
+"""
+
+import ctypes
+import json
+import os
+import signal
+import sys
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+DEVICES = ("null", "zero", "full", "random", "urandom")
+MASKED = ("/etc/shadow", "/etc/gshadow")  # readable by a worker whose outer uid is root
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), flags,
+                       data and data.encode()), f"mount {target}")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _map_ids(inside_uid: int, outside_uid: int, inside_gid: int, outside_gid: int) -> None:
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{inside_uid} {outside_uid} 1")
+    _write("/proc/self/gid_map", f"{inside_gid} {outside_gid} 1")
+
+
+def _bind(source: int | str, target: str, *, file: bool = False, writable: bool = False) -> None:
+    """Bind `source` (a path, or an O_PATH descriptor opened before the host's paths were covered)."""
+    if file:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    else:
+        os.makedirs(target, exist_ok=True)
+    _mount(source if isinstance(source, str) else f"/proc/self/fd/{source}", target, None, MS_BIND | MS_REC)
+    if not writable:
+        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _build_root(spec: dict) -> None:
+    """Mount the sandbox's file system in a tmpfs and pivot into it."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
+    links = {p: os.readlink(p) for p in spec["binds"] if os.path.islink(p) and os.path.dirname(p) == "/"}
+    sources = {p: os.open(p, os.O_PATH) for p in spec["binds"] if p not in links and os.path.isdir(p)}
+    task = os.open(spec["task"], os.O_PATH)
+    opt = os.open(spec["opt"], os.O_PATH) if spec.get("opt") else None
+    root = "/tmp"  # the new root's mount point; the sources under it were opened above
+    _mount("sandbox", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for path, target in links.items():  # /bin -> usr/bin on merged-/usr systems
+        os.symlink(target, root + path)
+    for path, fd in sources.items():
+        _bind(fd, root + path)
+    for path in MASKED:
+        if os.path.exists(root + path):
+            _bind("/dev/null", root + path, file=True)
+    for name in DEVICES:
+        _bind(f"/dev/{name}", f"{root}/dev/{name}", file=True, writable=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    _bind(task, root + "/var/task")
+    if opt is not None:
+        _bind(opt, root + "/opt")
+    else:
+        os.makedirs(root + "/opt")
+    for fd in (*sources.values(), task, *([opt] if opt is not None else [])):
+        os.close(fd)
+    os.makedirs(root + "/tmp")
+    _mount("tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['tmp_mb']}m,mode=1777")
+    # A proc bound from the host makes mounting a fresh one (in the PID namespace) allowed; the
+    # fresh one covers it before any handler code runs.
+    _bind("/proc", root + "/proc", writable=True)
+    os.makedirs(root + "/.old")
+    _check(_libc.syscall(155, root.encode(), (root + "/.old").encode()), "pivot_root")  # SYS_pivot_root (x86_64)
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _setns(fd: int, kind: int) -> None:
+    _check(_libc.setns(fd, kind), "setns")
+    os.close(fd)
+
+
+def _init() -> None:
+    """Pid 1 of the PID namespace: reaps orphans, so the worker is an ordinary process (pid 2) as on Lambda.
+
+    An init ignores signals it has no handler for, even SIGKILL sent from inside: a handler that
+    kills itself must die, as on Lambda.
+    """
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the waiting parent
+    os.closerange(0, 65536)  # holds no pipe open: the runtime reads the log and the pid to their end
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # so that pause() returns for each orphan
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            signal.pause()
+
+
+def _mirror_exit(pid: int) -> None:
+    """Exit as the child did: the runtime reads a worker's death from this process."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # the only two whose handler cannot be set
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    uid, gid = os.getuid(), os.getgid()
+    if spec.get("join"):
+        user_fd, mnt_fd = spec["join"]
+        _setns(user_fd, CLONE_NEWUSER)
+        _setns(mnt_fd, CLONE_NEWNS)
+    else:
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
+        _map_ids(0, uid, 0, gid)
+        _build_root(spec)
+    _check(_libc.unshare(CLONE_NEWPID), "unshare pid")
+    if os.fork() == 0:
+        _init()
+    pid = os.fork()
+    report = spec["pid_fd"]
+    if pid:
+        if report is not None:
+            os.write(report, str(pid).encode())
+            os.close(report)
+        _mirror_exit(pid)
+    if report is not None:
+        os.close(report)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the waiting parent
+    # /proc of the new PID namespace, over the host's (or a crashed worker's) one.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare user")
+    _map_ids(spec["uid"], 0, spec["gid"], 0)
+    os.chdir("/var/task")
+    del sys.path[0]  # this script's directory, which the sandbox does not show
+    sys.path_importer_cache.clear()  # entries looked up before the pivot saw the host's directories
+    del sys.argv[:3]  # [launcher, SPEC, -m]: the client sees its own argv, as under `python -m`
+    import runpy
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Lambda's sandbox: a private /tmp of the ephemeral size, a read-only /var/task, an unprivileged user.
+
+Each test runs a real worker through `LocalRuntime` and asks the handler what it can see and do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.sandbox import SANDBOX_UID, probe
+from lambdalab.runtime.service import LocalRuntime
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox uses Linux namespaces")
+
+PROBE = '''
+import errno, json, os, time
+
+def handler(event, context):
+    action = event["action"]
+    if action == "fill":  # write `mb` megabytes into /tmp
+        try:
+            with open("/tmp/fill", "wb") as f:
+                for _ in range(event["mb"]):
+                    f.write(b"\\0" * (1 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+            return "ok"
+        except OSError as e:
+            return errno.errorcode[e.errno]
+        finally:
+            if os.path.exists("/tmp/fill"):
+                os.remove("/tmp/fill")
+    if action == "write":
+        with open("/tmp/" + event["name"], "w") as f:
+            f.write(event["name"])
+        time.sleep(event.get("hold", 0))
+        return sorted(os.listdir("/tmp"))
+    if action == "crash":
+        with open("/tmp/" + event["name"], "w") as f:
+            f.write("before the crash")
+        os._exit(1)
+    if action == "read":
+        with open("/tmp/" + event["name"]) as f:
+            return f.read()
+    if action == "task_root":
+        root = os.environ["LAMBDA_TASK_ROOT"]
+        try:
+            open(os.path.join(root, "written.txt"), "w").close()
+            return [root, "written"]
+        except OSError as e:
+            return [root, errno.errorcode[e.errno]]
+    if action == "who":
+        return {"uid": os.getuid(), "gid": os.getgid(), "secret": os.environ.get(event["variable"])}
+    if action == "open":
+        try:
+            with open(event["path"], "rb") as f:
+                return "read %d bytes" % len(f.read())
+        except OSError as e:
+            return errno.errorcode[e.errno]
+    if action == "respond":
+        return "x" * (event["bytes"] - 2)  # a JSON string: two quotes around the characters
+'''
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> Path:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "probe.py").write_text(PROBE)
+    return code
+
+
+@pytest.fixture
+def rt():
+    with LocalRuntime(cpu_limit=False) as runtime:
+        yield runtime
+
+
+def deploy(rt: LocalRuntime, code: Path, **kw) -> str:
+    name = f"sandbox-{uuid.uuid4().hex[:8]}"
+    rt.deploy(FunctionConfig(name=name, code_dir=code, handler="probe.handler", timeout_s=60, **kw))
+    return name
+
+
+def test_the_kernel_lets_this_machine_build_the_sandbox() -> None:
+    """Everything below needs user and mount namespaces; say plainly when the machine refuses them."""
+    assert probe().ok, probe().reason
+
+
+def test_tmp_is_the_configured_ephemeral_storage(rt: LocalRuntime, code: Path) -> None:
+    """/tmp holds 512 MB by default and what EphemeralStorage says otherwise; past it, ENOSPC.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html
+    """
+    small = deploy(rt, code)
+    assert rt.invoke(small, {"action": "fill", "mb": 600}).result == "ENOSPC"
+    assert rt.invoke(small, {"action": "fill", "mb": 400}).result == "ok"
+    large = deploy(rt, code, ephemeral_storage_mb=1024)
+    assert rt.invoke(large, {"action": "fill", "mb": 600}).result == "ok"
+
+
+def test_environments_do_not_share_tmp_and_nothing_stays_on_the_host(code: Path) -> None:
+    """Each execution environment has its own /tmp; the host's /tmp never sees it, even after close().
+
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    """
+    names = [f"only-{uuid.uuid4().hex}" for _ in range(2)]
+    seen: dict[str, object] = {}
+    with LocalRuntime(cpu_limit=False) as rt:
+        fn = deploy(rt, code)
+
+        def call(name: str) -> None:
+            seen[name] = rt.invoke(fn, {"action": "write", "name": name, "hold": 1.0})
+
+        threads = [threading.Thread(target=call, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        first, second = (seen[n] for n in names)
+        assert first.environment_id != second.environment_id
+        assert first.result == [names[0]] and second.result == [names[1]]
+        assert not any(Path("/tmp", n).exists() for n in names)
+    leftovers = [p for p in Path("/tmp").iterdir() if fn in p.name or p.name in names]
+    assert leftovers == []
+
+
+def test_tmp_survives_a_crash_of_the_same_environment(rt: LocalRuntime, code: Path) -> None:
+    """After a crash Lambda resets the environment: a new runtime process, the same /tmp, no Init Duration.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    """
+    fn = deploy(rt, code)
+    crashed = rt.invoke(fn, {"action": "crash", "name": "kept"})
+    assert crashed.error_type == "Runtime.ExitError"
+    after = rt.invoke(fn, {"action": "read", "name": "kept"})
+    assert after.ok, after.error
+    assert after.result == "before the crash"
+    assert after.environment_id == crashed.environment_id
+    assert after.init_ms is None and not after.cold
+
+
+def test_task_root_is_read_only_var_task(rt: LocalRuntime, code: Path) -> None:
+    """The code is at /var/task, read-only (EROFS), never the learner's own folder.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    """
+    inv = rt.invoke(deploy(rt, code), {"action": "task_root"})
+    assert inv.result == ["/var/task", "EROFS"]
+    assert not (code / "written.txt").exists()
+
+
+def test_handler_runs_as_an_unprivileged_user(rt: LocalRuntime, code: Path) -> None:
+    """Lambda runs functions as sbx_user1051 (uid 993), whoever started the runtime.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    """
+    inv = rt.invoke(deploy(rt, code), {"action": "who", "variable": "NOPE"})
+    assert inv.result["uid"] == SANDBOX_UID != 0
+
+
+def test_handler_cannot_see_the_parent(rt: LocalRuntime, code: Path, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    """Only Lambda's variables and the function's own reach the handler; the parent's process and files don't.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    """
+    monkeypatch.setenv("LAMBDALAB_PARENT_ONLY", "parent-secret")
+    private = tmp_path / "private.txt"
+    private.write_text("the learner's own")
+    private.chmod(0o600)
+    fn = deploy(rt, code)
+    assert rt.invoke(fn, {"action": "who", "variable": "LAMBDALAB_PARENT_ONLY"}).result["secret"] is None
+    environ = rt.invoke(fn, {"action": "open", "path": f"/proc/{os.getpid()}/environ"}).result
+    assert environ in ("ENOENT", "EACCES", "EPERM"), environ
+    assert rt.invoke(fn, {"action": "open", "path": str(private)}).result in ("ENOENT", "EACCES")
+
+
+def test_response_limit_is_lambdas(rt: LocalRuntime, code: Path) -> None:
+    """A synchronous response may be 6,291,556 bytes; one byte more fails with Lambda's message.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    """
+    fn = deploy(rt, code, memory_mb=512)
+    ok = rt.invoke(fn, {"action": "respond", "bytes": 6_291_556})
+    assert ok.ok and len(ok.payload) == 6_291_556
+    big = rt.invoke(fn, {"action": "respond", "bytes": 6_291_557})
+    assert big.error == {"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                         "errorType": "Function.ResponseSizeTooLarge"}
+
+
+def test_report_after_a_crash_measures_memory(rt: LocalRuntime, code: Path) -> None:
+    """Every REPORT line carries the memory the worker used, a crash's too (never 0 MB).
+
+    https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
+    """
+    crashed = rt.invoke(deploy(rt, code), {"action": "crash", "name": "x"})
+    assert crashed.error_type == "Runtime.ExitError"
+    assert crashed.max_memory_used_mb > 0 and crashed.duration_ms > 0
