@@ -62,13 +62,14 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, s3, scheduler, sns, sqs
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
         for module in (awslambda, s3, sns, sqs):
             module.install(patches, service)
         scheduler.install(patches)
+        dynamodb.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)

@@ -1,6 +1,10 @@
-"""What Lambda's DynamoDB Streams poller reads from moto's DynamoDB (`moto.dynamodb`).
+"""moto's DynamoDB (`moto.dynamodb`) for the local cloud: atomic item writes, and what Lambda's
+DynamoDB Streams poller reads.
 
-Nothing in moto's DynamoDB is replaced; its tables push stream records to mapped functions
+DynamoDB applies each write to an item atomically (an `ADD` counter never loses an increment),
+while moto reads, computes and stores an update with no lock, and its threaded server runs
+concurrent requests at once; `install` serialises moto's writes so they are atomic again.
+moto's tables push stream records to mapped functions
 synchronously, so `detach_mapping` takes a new event source mapping off its table (remembering
 where in the stream it starts), and `lambdalab.cloud.pollers` reads the stream instead, with
 `stream_cursor` and `lambda_record` (the record Lambda hands a function for a moto stream item).
@@ -8,11 +12,35 @@ where in the stream it starts), and `lambdalab.cloud.pollers` reads the stream i
 
 from __future__ import annotations
 
+import functools
+import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.timefmt import as_utc
 from lambdalab.events.dynamodb import stream_record
+
+if TYPE_CHECKING:
+    from lambdalab.cloud.moto import Patches
+
+# Every write moto's DynamoDB can make: one lock for all, as a transaction spans tables.
+WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items",
+          "execute_statement", "batch_execute_statement", "execute_transaction")
+_writes = threading.RLock()
+
+
+def install(patches: "Patches") -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def atomic(write: Any) -> Any:
+        @functools.wraps(write)
+        def serialised(*args: Any, **kwargs: Any) -> Any:
+            with _writes:
+                return write(*args, **kwargs)
+        return serialised
+
+    for name in WRITES:
+        patches.replace(DynamoDBBackend, name, atomic)
 
 
 def backend(account_id: str, region: str) -> Any:
