@@ -112,3 +112,16 @@ def test_the_endpoint_stays_up_under_200_connections_with_slow_and_truncated_cli
     assert statuses.count(400) == len(range(0, 150, 4))
     assert statuses.count(200) == 150 - len(range(0, 150, 4))
     assert len(api.calls) == statuses.count(200)
+
+
+def test_a_response_that_is_not_json_is_api_gateways_500_not_a_raw_200() -> None:
+    """HTTP APIs read a payload 2.0 response as JSON; anything else is a malformed Lambda
+    proxy response, 500 Internal Server Error
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html)."""
+    def invoke(name: str, event: dict):
+        return SimpleNamespace(result=b"\xffraw", error=None, payload=b"\xffraw")
+
+    with HttpApi(invoke, {"ANY /pay": "f"}).start() as api:
+        reply = exchange(api.port, b"GET /pay HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(reply) == 500
+    assert b"\xffraw" not in reply
