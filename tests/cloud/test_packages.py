@@ -28,7 +28,8 @@ BAD = {
     "empty zip": (zipped({}), "non-empty zip"),
     "no bytes at all": (b"", ""),
     "not a zip": (b"hello, not a zip", "Could not unzip"),
-    "300 MB unzipped": (zipped({"big.bin": b"\0" * (300 * 1024 * 1024)}), "Unzipped size must be smaller than 262144000"),
+    "300 MB unzipped": (zipped({"big.bin": b"\0" * (300 * 1024 * 1024)}),
+                        "Unzipped size must be smaller than 262144000"),
     "path outside": (zipped({"../evil.py": b"x = 1"}), "outside the function's directory"),
     "absolute path": (zipped({"/etc/evil.py": b"x = 1"}), "outside the function's directory"),
 }

@@ -59,3 +59,36 @@ def test_an_async_response_that_is_not_json_succeeds_once_with_a_text_payload(rt
     assert len(rt.records(raw_fn)) == 1
     assert [s["responsePayload"] for s in successes] == ["\ufffdok"]
     assert successes[0]["requestContext"]["approximateInvokeCount"] == 1
+
+
+SLOW_INIT = textwrap.dedent('''
+    import time
+    time.sleep(1.5)
+
+    def handler(event, context):
+        return "ready"
+''')
+
+
+def test_an_init_longer_than_the_init_limit_is_retried_under_the_function_timeout(rt, tmp_path, monkeypatch) -> None:
+    """On-demand INIT has 10 s; "if all three tasks don't complete within 10 seconds, Lambda retries
+    the Init phase at the time of the first function invocation with the configured function
+    timeout" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+    The limit is shortened to 0.5 s here so the test runs in seconds."""
+    from lambdalab.runtime import environment
+    monkeypatch.setattr(environment, "INIT_LIMIT_S", 0.5)
+    (tmp_path / "slow.py").write_text(SLOW_INIT)
+    rt.deploy(FunctionConfig(name="slow", code_dir=tmp_path, handler="slow.handler", timeout_s=10))
+    first = rt.invoke("slow")
+    assert (first.error, first.result) == (None, "ready")
+    second = rt.invoke("slow")
+    assert second.result == "ready" and not second.cold
+    assert second.environment_id == first.environment_id
+
+
+def test_an_init_past_the_function_timeout_still_fails(rt, tmp_path, monkeypatch) -> None:
+    from lambdalab.runtime import environment
+    monkeypatch.setattr(environment, "INIT_LIMIT_S", 0.5)
+    (tmp_path / "slow.py").write_text(SLOW_INIT)
+    rt.deploy(FunctionConfig(name="slow", code_dir=tmp_path, handler="slow.handler", timeout_s=1))
+    assert rt.invoke("slow").error_type == "Runtime.InitTimeout"
