@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ from lambdalab.cloud.apigateway_proxy import (
     response_v1,
     response_v2,
 )
+from lambdalab.cloud.http_framing import BadRequestError, HeaderEndReader, read_body
 from lambdalab.events import apigateway as events
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 
@@ -66,6 +68,7 @@ ERRORS: dict[str, dict[str, tuple[int, dict]]] = {
         "no_route": (404, {"message": "Not Found"}),
         "throttled": (429, {"message": "Too Many Requests"}),
         "too_large": (413, {"message": "Request Entity Too Large"}),
+        "bad_request": (400, {"message": "Bad Request"}),
     },
     "rest": {
         "function_error": (502, {"message": "Internal server error"}),
@@ -75,6 +78,7 @@ ERRORS: dict[str, dict[str, tuple[int, dict]]] = {
         "no_route": (403, {"message": "Missing Authentication Token"}),
         "throttled": (429, {"message": "Too Many Requests"}),
         "too_large": (413, {"message": "Request Too Long"}),
+        "bad_request": (400, {"message": "Bad Request"}),
     },
 }
 
@@ -240,6 +244,10 @@ class HttpApi:
         return f"http://127.0.0.1:{self.port}"
 
     # -- one request -----------------------------------------------------------------------
+    def refused(self, method: str, path: str, reason: str) -> None:
+        """Record a request answered 400 before any route or invoke: incomplete or malformed."""
+        self.exchanges.append(HttpExchange(method, path, None, 400, error=f"bad request: {reason}"))
+
     def handle(self, request: _Request) -> HttpResponse:
         started = time.perf_counter()
         path = unquote(request.raw_path)
@@ -418,6 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile = HeaderEndReader(self.rfile)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -429,38 +438,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(3)
-                if sum(map(len, chunks)) > MAX_REQUEST_BYTES:
-                    return None
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_REQUEST_BYTES:
-            return None
-        return self.rfile.read(length) if length else b""
-
     def _serve(self) -> None:
         api = self.server.api
-        body = self._read_body()
-        if body is None:
-            response = api._error("too_large")
+        try:
+            if not self.rfile.headers_ended:
+                raise BadRequestError("the request's headers never ended")
+            body = read_body(self.headers, self.rfile, MAX_REQUEST_BYTES)
+        except BadRequestError as e:
+            api.refused(self.command, self.path, str(e))
+            response = api._error("bad_request")
             self.close_connection = True
         else:
-            split = urlsplit(self.path)
-            request = _Request(method=self.command, raw_path=split.path or "/", raw_query=split.query,
-                               headers=list(self.headers.items()), body=body,
-                               client_ip=self.client_address[0],
-                               host=self.headers.get("Host") or f"127.0.0.1:{api.port}")
-            response = api.handle(request)
+            if body is None:
+                response = api._error("too_large")
+                self.close_connection = True
+            else:
+                split = urlsplit(self.path)
+                request = _Request(method=self.command, raw_path=split.path or "/", raw_query=split.query,
+                                   headers=list(self.headers.items()), body=body,
+                                   client_ip=self.client_address[0],
+                                   host=self.headers.get("Host") or f"127.0.0.1:{api.port}")
+                response = api.handle(request)
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -476,12 +474,18 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False  # a second API must not share a port with the first
+    request_queue_size = 256  # hundreds of clients connecting at once must not wait out SYN retries
 
     def __init__(self, address: tuple[str, int], api: HttpApi):
         self.api = api
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client left before its answer: nothing to report
+        super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, open_: bool) -> None:
         with self._conns_lock:

@@ -179,6 +179,8 @@ def _headers(result: dict, multi: bool) -> list[tuple[str, str]]:
 
 def response_v2(result: Any, raw: bytes | None = None) -> HttpResponse:
     """An HTTP API reads a payload 2.0 result; raises _Malformed when it cannot."""
+    if isinstance(result, bytes):
+        raise Malformed("the function's response is not JSON")
     if not (isinstance(result, dict) and "statusCode" in result):
         # Any JSON without statusCode: 200, application/json, the function's response as body.
         body = raw if raw else json.dumps(result).encode()

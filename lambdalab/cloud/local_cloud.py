@@ -145,7 +145,7 @@ class LocalCloud:
     def _start(self) -> None:
         self._open = True
         self._patches = moto_patches.install(self._lambda, self.endpoints)
-        self._server = make_moto_server(self._lambda, port=self._port)
+        self._server = make_moto_server(self._lambda, port=self._port, admin=(ADMIN_ACCESS_KEY_ID, self._admin_secret))
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -223,6 +223,24 @@ class LocalCloud:
         self._check_open()
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ADMIN_ACCESS_KEY_ID,
                 "AWS_SECRET_ACCESS_KEY": self._admin_secret, "AWS_DEFAULT_REGION": self.region}
+
+    def control(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """Call moto's control plane (`/moto-api/...`), signed with the administrator key, which
+        is the only caller it answers; returns (status, body)."""
+        import urllib.error
+        import urllib.request
+
+        from lambdalab.cloud.admin_auth import sign_admin_request
+
+        self._check_open()
+        url = self.endpoint + path
+        headers = sign_admin_request(method, url, body, ADMIN_ACCESS_KEY_ID, self._admin_secret, self.region)
+        request = urllib.request.Request(url, data=body or None, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for `service` pointed at this cloud (administrator credentials)."""

@@ -10,6 +10,7 @@ its connections and their threads on stop.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs
 
 from werkzeug.serving import ThreadedWSGIServer
 
+from lambdalab.cloud.admin_auth import control_plane_refused, is_signed, missing_authentication, signed_by_admin
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
 from lambdalab.cloud.request_context import RequestContext, serving
 
@@ -40,12 +42,18 @@ _RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-confi
 class Middleware:
     """Remembers each request's caller and trace header; serves Lambda APIs moto lacks."""
 
-    def __init__(self, app: Callable, service: LambdaService):
+    def __init__(self, app: Callable, service: LambdaService, admin: tuple[str, str] | None = None):
         self.app = app
         self.service = service
+        self.admin = admin  # (access key id, secret) that may use /moto-api; None: nobody may
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
+        refusal = self._refusal(environ, path)
+        if refusal is not None:
+            status, headers, data = refusal
+            start_response(status, headers)
+            return [data]
         if _signing_service(environ) == "lambda":
             for pattern, handler in ((_PROVISIONED, self._provisioned), (_RECURSION, self._recursion)):
                 match = pattern.match(path)
@@ -62,6 +70,18 @@ class Middleware:
             status, headers, body = _json_access_denied(environ, status, headers, body)
         start_response(status, headers)
         return body
+
+    def _refusal(self, environ: dict[str, Any], path: str) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """moto's control plane only for the administrator's signature; under IAM enforcement,
+        AWS's 403 for a request without any signature (moto would fail with a traceback)."""
+        if path.startswith("/moto-api"):
+            body = _buffer_input(environ)
+            if self.admin is None or not signed_by_admin(environ, body, *self.admin):
+                return control_plane_refused()
+            return None
+        if _iam_enforcing() and not is_signed(environ):
+            return missing_authentication(environ)
+        return None
 
     def _provisioned(self, environ: dict[str, Any], name: str, body: dict) -> tuple[int, dict]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -91,6 +111,21 @@ class Middleware:
         headers.append(("x-amzn-RequestId", str(uuid.uuid4())))
         start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
         return [data]
+
+
+def _buffer_input(environ: dict[str, Any]) -> bytes:
+    """Read the request body, leaving an unread copy for the app behind."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _iam_enforcing() -> bool:
+    """moto's own test for whether requests are being authenticated now."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
 
 
 _XML_ERROR = re.compile(rb"<Code>(?P<code>[^<]+)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
@@ -183,8 +218,10 @@ class _TrackingServer(ThreadedWSGIServer):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int = 0) -> Any:
-    """A `ThreadedMotoServer` whose app sits behind `Middleware` and whose stop frees the port."""
+def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int = 0,
+                     admin: tuple[str, str] | None = None) -> Any:
+    """A `ThreadedMotoServer` whose app sits behind `Middleware` and whose stop frees the port;
+    `/moto-api` answers only calls signed with `admin` (access key id, secret)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
@@ -196,7 +233,7 @@ def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int 
         def start(self) -> None:
             # Bind here, not in the thread, so a busy port raises OSError to the caller
             # (moto's own start() would wait forever for a server that never came up).
-            app = Middleware(DomainDispatcherApplication(create_backend_app), service)
+            app = Middleware(DomainDispatcherApplication(create_backend_app), service, admin)
             try:
                 self._server = _TrackingServer(self._ip_address, self._port, app, QuietHandler)
             except _BindError as e:

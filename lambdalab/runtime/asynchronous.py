@@ -125,7 +125,9 @@ def destination_record(config: FunctionConfig, item: AsyncEvent, condition: str)
             record["responseContext"]["functionError"] = last.function_error
             record["responsePayload"] = last.error
         else:
-            record["responsePayload"] = last.result
+            result = last.result
+            # A response that is not JSON goes to the destination as text, never breaking the record.
+            record["responsePayload"] = result.decode("utf-8", "replace") if isinstance(result, bytes) else result
     return record
 
 

@@ -188,8 +188,10 @@ class ExecutionEnvironment:
             self._lines.append((epoch_ms(), self.sandbox.note))
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
-        """Spawn the worker and wait until it asks for its first event (or fails init)."""
+    def start(self, init_limit_s: float | None = None) -> None:
+        """Spawn the worker and wait until it asks for its first event (or fails init); INIT may
+        take `init_limit_s` (Lambda's 10 s by default)."""
+        limit = INIT_LIMIT_S if init_limit_s is None else init_limit_s
         self.state = "initializing"
         t0 = time.perf_counter()
         try:
@@ -212,11 +214,11 @@ class ExecutionEnvironment:
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
         self._watcher.start()
-        finished = self._init_done.wait(timeout=INIT_LIMIT_S)
+        finished = self._init_done.wait(timeout=limit)
         self.init_ms = (time.perf_counter() - t0) * 1000
         if self.init_failure is None and not finished:
             self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
-                "errorMessage": f"INIT phase did not finish within {INIT_LIMIT_S:.0f} seconds",
+                "errorMessage": f"INIT phase did not finish within {limit:g} seconds",
                 "errorType": "Runtime.InitTimeout", "requestId": "", "stackTrace": []}).encode())
         elif self.init_failure is None and self.proc.poll() is not None:
             self.init_failure = self._exit_outcome("Runtime.ExitError")

@@ -144,14 +144,21 @@ class Invocation:
         return "\n".join(self.log_lines)
 
 
+def _json_or_bytes(body: bytes) -> Any:
+    """The response as JSON; bytes that are not JSON stay bytes, as the Invoke API returns them."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:  # includes UnicodeDecodeError
+        return body
+
+
 def fill_result(inv: Invocation, outcome: Outcome, timeout_s: float) -> None:
     """Fill in the result, or the error, of what the worker did."""
     if outcome.kind == "response":
         inv.payload = outcome.body
-        if outcome.content_type == "application/json":
-            inv.result = json.loads(outcome.body) if outcome.body else None
-        else:
-            inv.result = outcome.body
+        inv.result = _json_or_bytes(outcome.body) if outcome.content_type == "application/json" else outcome.body
         return
     if outcome.kind == "timeout":
         inv.status = "timeout"

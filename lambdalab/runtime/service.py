@@ -400,10 +400,18 @@ class LocalRuntime:
         if config.snap_start:
             template = self._template(config, extra)
             init_type = "snap-start"
-        env = ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
-                                   cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
-                                   extra_env=extra, init_type=init_type, template=template)
+        def environment() -> ExecutionEnvironment:
+            return ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
+                                        cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
+                                        extra_env=extra, init_type=init_type, template=template)
+
+        env = environment()
         env.start()
+        if template is None and env.init_failure is not None and env.init_failure.error_type == "Runtime.InitTimeout":
+            # Lambda retries an INIT that passed its 10 s at the first invocation, this time
+            # under the function's timeout (the execution environment lifecycle).
+            env = environment()
+            env.start(init_limit_s=max(config.timeout_s, 0.001))
         return env
 
     def _template(self, config: FunctionConfig, extra: dict[str, str]) -> SnapshotTemplate:

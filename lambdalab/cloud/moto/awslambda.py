@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
 from lambdalab.cloud.moto import Patches, dynamodb, sqs
+from lambdalab.cloud.packages import check_code_spec, check_package
 from lambdalab.cloud.request_context import current_trace
 
 if TYPE_CHECKING:
@@ -64,10 +65,12 @@ def install(patches: Patches, service: LambdaService) -> None:
                 raise _moto_error("InvalidParameterValueException",
                                   f"The local cloud runs Python zip functions only (Runtime python3.x, "
                                   f"PackageType Zip); got Runtime={runtime!r}")
+            wrap_errors(lambda: check_code_spec(spec.get("Code") or {}))  # before anything exists
             fn = original(self, spec)
             latest = self.get_function(spec["FunctionName"])
             latest.lambdalab_dead_letter_arn = (spec.get("DeadLetterConfig") or {}).get("TargetArn")
             try:
+                check_package(latest.code_bytes)  # code from S3 is known only now
                 service.function_created(latest)
             except LambdaApiError as e:
                 self._lambdas.del_function(spec["FunctionName"])
@@ -80,6 +83,12 @@ def install(patches: Patches, service: LambdaService) -> None:
             result = original(self, function_name, *args, **kwargs)
             wrap_errors(lambda: service.function_changed(self.get_function(function_name)))
             return result
+        return call
+
+    def update_function_code(original: Callable) -> Callable:
+        def call(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+            wrap_errors(lambda: check_code_spec(body))
+            return changed_after(original)(self, function_name, qualifier, body)
         return call
 
     def update_function_configuration(original: Callable) -> Callable:
@@ -131,7 +140,7 @@ def install(patches: Patches, service: LambdaService) -> None:
         return call
 
     patches.replace(LambdaBackend, "create_function", create_function)
-    patches.replace(LambdaBackend, "update_function_code", changed_after)
+    patches.replace(LambdaBackend, "update_function_code", update_function_code)
     patches.replace(LambdaBackend, "update_function_configuration", update_function_configuration)
     patches.replace(LambdaBackend, "put_function_concurrency", changed_after)
     patches.replace(LambdaBackend, "delete_function_concurrency", changed_after)
