@@ -7,6 +7,7 @@ import ast
 import fnmatch
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -303,10 +304,9 @@ def test_supported_pythons_agree_in_pyproject_ci_and_readme() -> None:
 # --- the layers of lambdalab (ARCHITECTURE.md) ------------------------------------------------
 
 
-def lint_imports(root: Path) -> "subprocess.CompletedProcess[str]":
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter's contracts from `root`'s pyproject.toml, over the `lambdalab` found in `root`."""
     import os
-    import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(root)}  # before site-packages: this tree's lambdalab wins
     return subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=root, env=env,
