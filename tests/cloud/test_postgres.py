@@ -18,15 +18,30 @@ import psutil
 import psycopg
 import pytest
 
+from lambdalab.cloud.postgres import (
+    INSTALL_PGBOUNCER,
+    SERVICE_USER,
+    TOO_MANY_CLIENTS,
+    ActivitySampler,
+    LocalPostgres,
+    PgBouncer,
+    PgBouncerNotFound,
+    PostgresError,
+    _ensure_readable_by,
+    burst,
+    find_pgbouncer,
+    plot_bursts,
+    postgres_bin,
+    service_account,
+    too_many_clients,
+)
+from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
-from lambdalab.cloud.postgres import (INSTALL_PGBOUNCER, SERVICE_USER, TOO_MANY_CLIENTS, ActivitySampler, LocalPostgres,
-                                PgBouncer, PgBouncerNotFound, PostgresError, _ensure_readable_by, burst,
-                                find_pgbouncer, plot_bursts, postgres_bin, service_account, too_many_clients)
 from lambdalab.runtime.service import LocalRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMOS = ROOT / "solutions" / "lesson07"
-POOL_LAB = ROOT / "solutions" / "pool"
+DEMOS = package(ROOT / "solutions" / "lesson07")
+POOL_LAB = package(ROOT / "solutions" / "pool")
 MAX = 20
 SLOTS = MAX - ActivitySampler.ADMIN_CONNECTIONS  # what clients get while the sampler holds its slot
 

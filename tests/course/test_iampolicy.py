@@ -9,11 +9,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from lambdalab.course.lessons import thumbnails as images
 from lambdalab.cli import lint_policy
-from lambdalab.course import iampolicy
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course import iampolicy
 from lambdalab.course.iampolicy import Finding, Grant, ThumbnailStage, lint
+from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -379,7 +380,7 @@ def test_ablate_restores_the_policy_even_when_the_workload_raises():
 @pytest.fixture(scope="module")
 def stage() -> Iterator[ThumbnailStage]:
     with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, ROOT / "solutions" / "thumbnail", ROOT / "solutions" / "lesson05")
+        yield ThumbnailStage(cloud, package(ROOT / "solutions" / "thumbnail"), ROOT / "solutions" / "lesson05")
 
 
 PHOTO = images.jpeg(images.quadrants(640, 480))

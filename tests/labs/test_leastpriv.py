@@ -21,11 +21,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from lambdalab.course.lessons import thumbnails as images
-from lambdalab.course import iampolicy
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.course.paths import solution_dir
+from lambdalab.course import iampolicy
 from lambdalab.course.iampolicy import ThumbnailStage
+from lambdalab.course.lessons import thumbnails as images
+from lambdalab.course.paths import package, solution_dir
 
 PHOTO = images.jpeg(images.quadrants(640, 480))
 # What the function must not be able to do to its own log group, besides writing to it.
@@ -36,7 +36,7 @@ OTHER_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRete
 @pytest.fixture(scope="module")
 def stage() -> Iterator[ThumbnailStage]:
     with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, solution_dir("thumbnail"), solution_dir("lesson05"))
+        yield ThumbnailStage(cloud, package(solution_dir("thumbnail")), solution_dir("lesson05"))
 
 
 @pytest.fixture(scope="module")
