@@ -29,6 +29,7 @@ from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
+from lambdalab.runtime.imports import WORKER_FLAGS, python_tag, runtime_site, worker_path
 from lambdalab.runtime.processes import peak_kb
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
 
@@ -42,8 +43,15 @@ _PAGE_KB = 1024
 
 def worker_command(client: str, handler: str) -> list[str]:
     """The worker's argv; on Linux the kernel kills it should the runtime die (the client also polls)."""
-    module = "awslambdaric" if client == "awslambdaric" else "lambdalab.runtime.ric"
-    return guarded([sys.executable, "-m", module, handler])
+    module = "awslambdaric" if client == "awslambdaric" else "ric"  # ric: the runtime site's copy
+    return guarded([sys.executable, *WORKER_FLAGS, "-m", module, handler])
+
+
+def runtime_mismatch_line(declared: str) -> str:
+    """INIT's one line when the declared runtime is not the interpreter that runs the worker."""
+    v = sys.version_info
+    return (f"lambdalab: this function declares runtime {declared}, but runs on the local Python "
+            f"{v.major}.{v.minor}.{v.micro} ({sys.executable})")
 
 
 @dataclass
@@ -96,10 +104,11 @@ def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path
         "TZ": ":UTC",
         "HOME": str(tmpdir),  # so boto3 never reads the learner's real ~/.aws
         "TMPDIR": str(tmpdir),
-        "PYTHONPATH": str(c.code_dir),
+        # What the worker can import (issue 10): the package, its layers, the runtime's libraries.
+        "PYTHONPATH": os.pathsep.join(worker_path(c.code_dir, c.layers)),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(c.code_dir),
-        "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+        "LAMBDA_RUNTIME_DIR": str(runtime_site()),
         "_HANDLER": c.handler,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_LAMBDA_FUNCTION_NAME": c.name,
@@ -108,7 +117,7 @@ def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path
         "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
         "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{python_tag()}",  # the Python that really runs, whatever was declared
         "AWS_REGION": c.region,
         "AWS_DEFAULT_REGION": c.region,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
@@ -186,6 +195,8 @@ class ExecutionEnvironment:
             self.destroy()  # the server, temp dir and cgroup exist already
             raise
         os.set_blocking(self.proc.stdout.fileno(), False)
+        if self.config.declared_python != python_tag():
+            self._lines.append((epoch_ms(), runtime_mismatch_line(self.config.declared_python)))
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True).start()
         finished = self._init_done.wait(timeout=INIT_LIMIT_S)
