@@ -115,3 +115,20 @@ def test_the_command_line(offline, tutorial, capsys):
                           timeout=60, env={**os.environ})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [3, 2]
+
+
+def test_a_built_zip_runs_through_create_function_from_plain_boto3(offline, tutorial):
+    from lambdalab.cloud.local_cloud import LocalCloud
+
+    (tutorial / "lambda_function.py").write_text(TUTORIAL + "\n\ndef probe(event, context):\n"
+                                                 "    import importlib.util\n"
+                                                 "    return [importlib.util.find_spec(m) is not None\n"
+                                                 "            for m in ('PIL', 'boto3', 'lambdalab')]\n")
+    zipped = build(tutorial).zip_bytes()
+    with LocalCloud(cpu_limit=False) as cloud:
+        lam = cloud.client("lambda")
+        for name, handler in (("tutorial", "lambda_function.lambda_handler"), ("probe", "lambda_function.probe")):
+            lam.create_function(FunctionName=name, Runtime="python3.12", Role=cloud.default_role(),
+                                Handler=handler, Code={"ZipFile": zipped}, Timeout=10)
+        assert json.loads(lam.invoke(FunctionName="tutorial")["Payload"].read()) == [3, 2]
+        assert json.loads(lam.invoke(FunctionName="probe")["Payload"].read()) == [True, True, False]
