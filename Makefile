@@ -15,6 +15,8 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # Empty folders are not in git: hand pytest only the ones a clone has.
 TEST_PATHS := $(wildcard tests notebooks)
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+WHEELHOUSE := build/wheelhouse
+REQUIREMENTS := $(wildcard solutions/*/requirements.txt)
 
 # The venv's kernelspec must win over a user-level `python3` kernel (~/.local/share/jupyter)
 # that may point at another Python (Jupyter only prefers the env when it owns the venv).
@@ -27,7 +29,7 @@ help: ## list the targets
 	@echo "Serverless Workbook. Targets:"
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(STAMP) $(KERNEL) ## create .venv and install the course (fast when nothing changed)
+setup: $(STAMP) $(KERNEL) $(WHEELHOUSE)/.filled ## create .venv, install the course, fill the wheelhouse (fast when nothing changed)
 
 $(VPY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -39,6 +41,14 @@ $(VPY):
 # costs every new interpreter (every Lambda worker's cold start) tens of milliseconds.
 $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install --disable-pip-version-check -q -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+# The wheels the course's functions need (their requirements.txt), so `lambdalab build` works offline
+# (--no-index --find-links build/wheelhouse) once setup is done.
+$(WHEELHOUSE)/.filled: $(REQUIREMENTS) | $(VPY)
+	@mkdir -p $(WHEELHOUSE)
+	$(VPY) -m pip download --disable-pip-version-check -q --only-binary=:all: -d $(WHEELHOUSE) \
+	  $(foreach r,$(REQUIREMENTS),-r $(r))
 	touch $@
 
 # Register the venv's Python as the `python3` kernel so notebooks run inside the venv.

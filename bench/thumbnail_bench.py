@@ -32,6 +32,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from lambdalab.course.lessons import thumbnails
+from lambdalab.course.paths import package
 
 from .table import print_table
 
@@ -167,7 +168,7 @@ def handler_at_128_mb(data: bytes, uploads: int = 4) -> list:
         s3 = cloud.client("s3")
         for bucket in ("bench-photos", "bench-thumbnails"):
             s3.create_bucket(Bucket=bucket)
-        fn = cloud.deploy("thumbnails", SOLUTION, "handler.lambda_handler", memory=128, timeout=30,
+        fn = cloud.deploy("thumbnails", package(SOLUTION), "handler.lambda_handler", memory=128, timeout=30,
                           env={"THUMBNAIL_BUCKET": "bench-thumbnails"})
         s3.put_bucket_notification_configuration(Bucket="bench-photos", NotificationConfiguration={
             "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn["FunctionArn"], "Events": ["s3:ObjectCreated:*"]}]})

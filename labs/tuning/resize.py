@@ -15,15 +15,12 @@ set `max_size` (default [200, 200]).
 
 import io
 import os
-import sys
-from pathlib import Path
 
 from PIL import Image
 
-# A deployment package would hold a copy of thumbnail.py beside this file; the course keeps
-# one copy, in the thumbnail lab of the same track, and puts it on the import path.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "thumbnail"))
-from thumbnail import make_thumbnail  # noqa: E402
+# The deployment package holds a copy of thumbnail.py beside this file: the course keeps one
+# copy, in the thumbnail lab of the same track, and builds it in (`package(..., include=...)`).
+from thumbnail import make_thumbnail
 
 
 def _image_size() -> tuple[int, int]:

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Sequence
 
-from lambdalab.cli import check, cloud, doctor, events, invoke, labs, lint_policy
+from lambdalab.cli import build, check, cloud, doctor, events, invoke, labs, lint_policy
 
-COMMANDS = (invoke, events, cloud, labs, check, lint_policy, doctor)
+COMMANDS = (invoke, build, events, cloud, labs, check, lint_policy, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,7 +69,7 @@ def zip_directory(code_dir: str | Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file():  # bytecode too: a built package's dependencies ship theirs
                 zf.write(path, path.relative_to(root).as_posix())
     return buffer.getvalue()
 

@@ -1,10 +1,11 @@
-"""What a lesson notebook needs to find its code: the track (labs or solutions) and sample sizes."""
+"""What a lesson notebook needs to find its code: the track (labs or solutions), its packages, sample sizes."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from lambdalab.build.package import build
 from lambdalab.course.checks import resolve_track
 from lambdalab.course.labs import find_root
 
@@ -22,6 +23,12 @@ def lab_dir(lab: str, track: str | None = None) -> Path:
 def solution_dir(lab: str) -> Path:
     """A reference handler directory (lessons use these for the parts that are not exercises)."""
     return lab_dir(lab, "solutions")
+
+
+def package(code_dir: Path, *, include: tuple[Path, ...] = ()) -> Path:
+    """`code_dir` built as a deployment package (its requirements.txt installed beside it), for the
+    workers here; cached, so calling it again after an edit costs only the copy of the code."""
+    return build(code_dir, include=include).package_dir
 
 
 def samples(full: int, quick: int) -> int:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from lambdalab.runtime.errors import InvalidParameterValueException
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 ARCHITECTURES = ("x86_64", "arm64")
+MAX_LAYERS = 5  # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+_RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HANDLER = re.compile(r"^[^\s]+\.[A-Za-z_][A-Za-z0-9_]*$")
 # Variables Lambda reserves for itself; a function may not set them.
@@ -42,10 +45,14 @@ class FunctionConfig:
     account_id: str = ACCOUNT_ID
     role_arn: str | None = None
     snap_start: bool = False  # new environments are forked from an initialised template
+    # Directories of extracted layer content, in order (Lambda extracts each into /opt).
+    layers: Sequence[Path] = ()
+    runtime: str | None = None  # the declared runtime ("python3.12"); None: the local interpreter's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code_dir", Path(self.code_dir).resolve())
         object.__setattr__(self, "environment", dict(self.environment))
+        object.__setattr__(self, "layers", tuple(Path(p).resolve() for p in self.layers))
         problems = list(self._problems())
         if problems:
             raise InvalidParameterValueException(f"function {self.name!r}: " + "; ".join(problems))
@@ -69,6 +76,14 @@ class FunctionConfig:
             yield "provisioned concurrency must be >= 0"
         if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
             yield "provisioned concurrency cannot exceed reserved concurrency"
+        if len(self.layers) > MAX_LAYERS:
+            yield f"{len(self.layers)} layers: a function can use at most {MAX_LAYERS}"
+        for layer in self.layers:
+            if not layer.is_dir():
+                yield f"layer directory {str(layer)!r} does not exist"
+        if self.runtime is not None and not _RUNTIME.match(self.runtime):
+            yield (f"runtime {self.runtime!r} is not supported here: the local runtime runs Python "
+                   "functions only (python3.N)")
         if self.architecture not in ARCHITECTURES:
             yield f"architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}"
         for key in self.environment:
@@ -80,6 +95,11 @@ class FunctionConfig:
     @property
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
+
+    @property
+    def declared_python(self) -> str:
+        """The runtime the function asked for (`python3.N`); the local interpreter's when unset."""
+        return self.runtime or f"python{sys.version_info.major}.{sys.version_info.minor}"
 
     @property
     def log_group(self) -> str:

@@ -28,6 +28,7 @@ from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
+from lambdalab.runtime.imports import WORKER_FLAGS, merged_layers, python_tag, runtime_site, worker_path
 from lambdalab.runtime.processes import peak_kb
 from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
@@ -42,8 +43,15 @@ _PAGE_KB = 1024
 
 def worker_command(client: str, handler: str) -> list[str]:
     """The worker's argv; on Linux the kernel kills it should the runtime die (the client also polls)."""
-    module = "awslambdaric" if client == "awslambdaric" else "lambdalab.runtime.ric"
-    return guarded([sys.executable, "-m", module, handler])
+    module = "awslambdaric" if client == "awslambdaric" else "ric"  # ric: the runtime site's copy
+    return guarded([sys.executable, *WORKER_FLAGS, "-m", module, handler])
+
+
+def runtime_mismatch_line(declared: str) -> str:
+    """INIT's one line when the declared runtime is not the interpreter that runs the worker."""
+    v = sys.version_info
+    return (f"lambdalab: this function declares runtime {declared}, but runs on the local Python "
+            f"{v.major}.{v.minor}.{v.micro} ({sys.executable})")
 
 
 @dataclass
@@ -88,11 +96,13 @@ class _Pending:
 
 
 def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path | str, log_stream: str,
-                       init_type: str, extra: dict[str, str], task_root: str | None = None) -> dict[str, str]:
+                       init_type: str, extra: dict[str, str], task_root: str | None = None,
+                       layers_root: str | None = None) -> dict[str, str]:
     """The variables Lambda gives a worker, then the runtime's extras, then the function's own.
 
     `task_root` is where the worker sees the code: /var/task inside the sandbox; the code
-    directory itself where there is none.
+    directory itself where there is none. `layers_root` is where it sees the merged layers
+    (/opt in the sandbox); without it, the layer directories are on the path as they are.
     """
     c = config
     task_root = task_root or str(c.code_dir)
@@ -102,10 +112,12 @@ def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path
         "TZ": ":UTC",
         "HOME": str(tmpdir),  # so boto3 never reads the learner's real ~/.aws
         "TMPDIR": str(tmpdir),
-        "PYTHONPATH": task_root,
+        # What the worker can import: the package, its layers, the runtime's libraries (imports.py),
+        # named as the worker sees them (the sandbox mounts code at /var/task and layers at /opt).
+        "PYTHONPATH": os.pathsep.join(worker_path(Path(task_root), (Path(layers_root),) if layers_root else c.layers)),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": task_root,
-        "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+        "LAMBDA_RUNTIME_DIR": str(runtime_site()),
         "_HANDLER": c.handler,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_LAMBDA_FUNCTION_NAME": c.name,
@@ -114,7 +126,7 @@ def lambda_environment(config: FunctionConfig, *, runtime_api: str, tmpdir: Path
         "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
         "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{python_tag()}",  # the Python that really runs, whatever was declared
         "AWS_REGION": c.region,
         "AWS_DEFAULT_REGION": c.region,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
@@ -170,7 +182,7 @@ class ExecutionEnvironment:
         self._watcher: threading.Thread | None = None
         # A snapshot-restored worker is forked by the template, outside any sandbox.
         self.sandbox: Sandbox = (HostSandbox(config, probe()) if template is not None
-                                 else for_environment(config, layers))
+                                 else for_environment(config, layers or merged_layers(config.layers)))
         self.tmpdir = Path(self.sandbox.tmp_path)
         self._note_once()
         self.server = RuntimeAPIServer(self)
@@ -179,7 +191,7 @@ class ExecutionEnvironment:
     def environ(self) -> dict[str, str]:
         return lambda_environment(self.config, runtime_api=self.server.address, tmpdir=self.tmpdir,
                                   log_stream=self.log_stream, init_type=self.init_type, extra=self._extra_env,
-                                  task_root=self.sandbox.task_root)
+                                  task_root=self.sandbox.task_root, layers_root=self.sandbox.layers_root)
 
     def _note_once(self) -> None:
         """Say once per function, in its log, what the sandbox cannot do on this machine."""
@@ -211,6 +223,8 @@ class ExecutionEnvironment:
             self.destroy()  # the server, sandbox and cgroup exist already
             raise
         os.set_blocking(self.proc.stdout.fileno(), False)
+        if self.config.declared_python != python_tag():
+            self._lines.append((epoch_ms(), runtime_mismatch_line(self.config.declared_python)))
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
         self._watcher.start()

@@ -29,6 +29,7 @@ from lambdalab.runtime.asynchronous import (MAX_ASYNC_PAYLOAD, AsyncEvent, Async
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuController
 from lambdalab.runtime.environment import ExecutionEnvironment, lambda_environment
+from lambdalab.runtime.imports import WORKER_FLAGS
 from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
                      ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.records import Invocation, billed_ms, fill_result, log_lines
@@ -424,7 +425,7 @@ class LocalRuntime:
                 tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
                 env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
                                          init_type="snap-start", extra=extra)
-                prefix = guarded([sys.executable])  # the template runs `-m lambdalab.runtime.ric.snapshot`
+                prefix = guarded([sys.executable, *WORKER_FLAGS])  # the template runs `-m ric.snapshot`
                 fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
             return fn.template
 

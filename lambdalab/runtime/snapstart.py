@@ -1,7 +1,8 @@
 """Snapshot-restore starts, the idea behind Lambda SnapStart: initialise once, then fork.
 
 `SnapshotTemplate` is the runtime's side: it starts a template process
-(`python -m lambdalab.runtime.ric.snapshot module.function`, which runs the function's INIT once)
+(`python -m ric.snapshot module.function`, from the runtime site's copy of `lambdalab.runtime.ric`;
+it runs the function's INIT once)
 and asks it to fork a new execution environment whenever one is needed; `ForkedProcess` is the
 `subprocess.Popen`-like handle on such an environment. What runs inside the template and its
 children is `lambdalab.runtime.ric.snapshot`.
@@ -59,7 +60,7 @@ class SnapshotTemplate:
         self._early_exits: dict[int, int] = {}
         self._seq = 0
         t0 = time.perf_counter()
-        self.proc = spawn(args=[*argv_prefix, "-m", "lambdalab.runtime.ric.snapshot", handler], cwd=cwd,
+        self.proc = spawn(args=[*argv_prefix, "-m", "ric.snapshot", handler], cwd=cwd,
                           env={**env, CONTROL_ENV: str(theirs.fileno())}, pass_fds=[theirs.fileno()],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           start_new_session=True)

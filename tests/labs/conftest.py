@@ -13,6 +13,7 @@ import pytest
 
 from lambdalab.course.checks import resolve_track
 from lambdalab.course.labs import find_root
+from lambdalab.course.paths import package
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
 
@@ -25,14 +26,16 @@ def track() -> str:
 
 @pytest.fixture(scope="session")
 def lab_dir(track: str) -> Callable[[str], Path]:
-    """lab_dir("hello") -> <root>/<track>/hello (which must exist)."""
+    """lab_dir("hello") -> <root>/<track>/hello (which must exist), built as a deployment package:
+    its requirements.txt installed beside it, as `lambdalab build` does."""
     root = find_root()
 
     def locate(lab: str) -> Path:
         path = root / track / lab
         if not path.is_dir():
             pytest.fail(f"{track}/{lab}/ does not exist under {root}", pytrace=False)
-        return path
+        include = (root / track / "thumbnail" / "thumbnail.py",) if lab == "tuning" else ()
+        return package(path, include=include)
 
     return locate
 

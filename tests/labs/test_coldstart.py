@@ -16,6 +16,9 @@ import pytest
 from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.labs import find_root
+from lambdalab.course.lessons.cold_starts import Sample, fresh_cold_starts, median, timed_invoke, warm_calls
+from lambdalab.course.paths import package
+from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.service import LocalRuntime
 
 ORIGINAL = "original"
@@ -53,7 +56,7 @@ class Measured:
 @pytest.fixture(scope="module")
 def measured(lab_dir) -> Measured:
     """Deploy both handlers and take their cold starts in turns: original, yours, original, ..."""
-    original_dir = find_root() / "solutions" / "lesson08"
+    original_dir = package(find_root() / "solutions" / "lesson08")
     with LocalRuntime(cpu_limit=False) as rt:
         rt.deploy(FunctionConfig(name=ORIGINAL, code_dir=original_dir, handler="slow_init.lambda_handler",
                                  memory_mb=512, timeout_s=10))

@@ -26,6 +26,7 @@ from lambdalab.course import iampolicy
 from lambdalab.course.lessons import least_privilege, thumbnails
 from lambdalab.course.lessons.least_privilege import ThumbnailStage
 from lambdalab.course.paths import solution_dir
+from lambdalab.course.paths import package
 
 PHOTO = thumbnails.jpeg(thumbnails.quadrants(640, 480))
 # What the function must not be able to do to its own log group, besides writing to it.
@@ -36,7 +37,7 @@ OTHER_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRete
 @pytest.fixture(scope="module")
 def stage() -> Iterator[ThumbnailStage]:
     with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, solution_dir("thumbnail"), solution_dir("lesson05"))
+        yield ThumbnailStage(cloud, package(solution_dir("thumbnail")), solution_dir("lesson05"))
 
 
 @pytest.fixture(scope="module")

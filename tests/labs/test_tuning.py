@@ -16,6 +16,9 @@ from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.labs import find_root, load_module
 from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
 from lambdalab.course.lessons.power_tuning import PowerStats, TuningResult, power_tune
+from lambdalab.course.paths import package
+from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
 from lambdalab.runtime.service import LocalRuntime
 
 Choose = Callable[[TuningResult, float], int]
@@ -33,7 +36,9 @@ def choose_memory(track: str) -> Choose:
 @pytest.fixture(scope="module")
 def measured() -> Iterator[TuningResult]:
     """A real run: the reference resize handler at 256, 1024 and 1769 MB, five warm invocations each."""
-    config = FunctionConfig(name="resize", code_dir=find_root() / "solutions" / "tuning",
+    solutions = find_root() / "solutions"
+    code = package(solutions / "tuning", include=(solutions / "thumbnail" / "thumbnail.py",))
+    config = FunctionConfig(name="resize", code_dir=code,
                             handler="resize.lambda_handler", timeout_s=30, environment={"IMAGE_SIZE": "600x450"})
     with LocalRuntime(cpu_limit=True) as rt:
         yield power_tune(rt, config, {}, power_values=(256, 1024, 1769), num=5)

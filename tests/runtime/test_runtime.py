@@ -557,17 +557,19 @@ def test_snap_start_init_error_is_reported_like_lambda(rt):
 
 
 def test_snap_start_restores_through_lambdalab_ric_without_awslambdaric(rt, tmp_path):
-    # Where awslambdaric is missing, the forked child serves with lambdalab.runtime.ric instead.
+    # Where awslambdaric is missing, the forked child serves with lambdalab.runtime.ric instead
+    # (the runtime site's copy, the top-level package `ric`: lambdalab is not on a worker's path).
     (tmp_path / "awslambdaric").mkdir()
     (tmp_path / "awslambdaric" / "__init__.py").write_text('raise ImportError("no wheel here")\n')
     (tmp_path / "clients.py").write_text(
         "import sys\n\n"
         "def handler(event, context):\n"
-        "    return sorted(m for m in sys.modules if m.startswith(('awslambdaric', 'lambdalab.runtime.ric.')))\n")
+        "    return sorted(m for m in sys.modules if m.startswith(('awslambdaric', 'ric.', 'lambdalab')))\n")
     rt.deploy(FunctionConfig(name="snapric", code_dir=tmp_path, handler="clients.handler", snap_start=True))
     inv = rt.invoke("snapric", {})
     assert inv.ok and inv.restore_ms is not None
-    assert "lambdalab.runtime.ric.bootstrap" in inv.result and "awslambdaric.bootstrap" not in inv.result
+    assert "ric.bootstrap" in inv.result and "awslambdaric.bootstrap" not in inv.result
+    assert not [m for m in inv.result if m.startswith("lambdalab")]
 
 
 def test_snap_start_template_and_forks_die_with_the_runtime():

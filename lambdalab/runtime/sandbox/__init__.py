@@ -55,6 +55,7 @@ class Support:
 class Sandbox(Protocol):
     tmp_path: str  # /tmp as the worker names it
     task_root: str  # the code as the worker names it
+    layers_root: str | None  # the merged layers as the worker names them (/opt); None: not mounted
     host_cwd: str  # the directory the worker is spawned in
     note: str  # what this sandbox cannot do, for the function's log; "" if nothing
 
@@ -129,6 +130,7 @@ class NamespaceSandbox:
         self._config = config
         self.host_cwd = str(config.code_dir)
         self._layers = layers
+        self.layers_root = LAYERS_ROOT if layers is not None else None
         self._namespaces: list[int] = []  # user, mount: held from the first worker until close()
         self._pid_pipe: tuple[int, int] | None = None
 
@@ -178,6 +180,7 @@ class HostSandbox:
             mode = path.stat().st_mode
             path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
         self.task_root = self.host_cwd = str(task)
+        self.layers_root = None
         self.note = support.note
 
     def command(self, argv: list[str], environ: dict[str, str]) -> tuple[list[str], list[int]]:

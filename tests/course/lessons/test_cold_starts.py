@@ -224,12 +224,13 @@ BROKEN = {
 def test_the_lab_check_fails_a_handler_that(variant, tmp_path):
     text, failing = BROKEN[variant]
     assert text != SOLUTION
-    for rel in ("solutions/lesson08/slow_init.py", "solutions/coldstart/handler.py",
-                "tests/labs/conftest.py", "tests/labs/test_coldstart.py"):
+    for rel in ("solutions/lesson08/slow_init.py", "solutions/lesson08/requirements.txt",
+                "solutions/coldstart/handler.py", "tests/labs/conftest.py", "tests/labs/test_coldstart.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     (tmp_path / "labs/coldstart").mkdir(parents=True)
     (tmp_path / "labs/coldstart/handler.py").write_text(text)
+    shutil.copy(ROOT / "solutions/coldstart/requirements.txt", tmp_path / "labs/coldstart/requirements.txt")
     report = check("coldstart", track="labs", root=tmp_path)
     outcome = {r.name: r.passed for r in report.results}
     assert outcome == {name: name != failing for name in outcome} and len(outcome) == 3, report

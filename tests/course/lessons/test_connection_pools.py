@@ -14,10 +14,11 @@ from lambdalab.course.lessons.connection_pools import (TOO_MANY_CLIENTS, Activit
                                                       connection_burst, plot_bursts, too_many_clients)
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.service import LocalRuntime
+from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
-DEMOS = ROOT / "solutions" / "lesson07"
-POOL_LAB = ROOT / "solutions" / "pool"
+DEMOS = package(ROOT / "solutions" / "lesson07")
+POOL_LAB = package(ROOT / "solutions" / "pool")
 MAX = 20
 SLOTS = MAX - ActivitySampler.ADMIN_CONNECTIONS  # what clients get while the sampler holds its slot
 

@@ -12,6 +12,7 @@ import pytest
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.iampolicy import Finding, lint
 from lambdalab.course.lessons import least_privilege, thumbnails
+from lambdalab.course.paths import package
 from lambdalab.course.lessons.least_privilege import Grant, ThumbnailStage
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -107,7 +108,7 @@ def test_ablate_restores_the_policy_even_when_the_workload_raises():
 @pytest.fixture(scope="module")
 def stage() -> Iterator[ThumbnailStage]:
     with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, ROOT / "solutions" / "thumbnail", ROOT / "solutions" / "lesson05")
+        yield ThumbnailStage(cloud, package(ROOT / "solutions" / "thumbnail"), ROOT / "solutions" / "lesson05")
 
 
 PHOTO = thumbnails.jpeg(thumbnails.quadrants(640, 480))

@@ -11,6 +11,22 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
+from lambdalab.course.lessons.power_tuning import (
+    PowerStats,
+    PowerTuningError,
+    TuningResult,
+    balanced_score,
+    find_balanced,
+    find_cheapest,
+    find_fastest,
+    percentile,
+    plot,
+    plot_samples,
+    power_tune,
+    summarise,
+    trimmed_mean,
+)
+from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST, price
 from lambdalab.course.lessons.power_tuning import (PowerStats, PowerTuningError, TuningResult, balanced_score, find_balanced,
@@ -22,7 +38,7 @@ from lambdalab.runtime.service import LocalRuntime
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[3]
-RESIZE = ROOT / "solutions" / "tuning"
+RESIZE = package(ROOT / "solutions" / "tuning", include=(ROOT / "solutions" / "thumbnail" / "thumbnail.py",))
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 X86 = PRICE_PER_GB_SECOND["x86_64"]
 

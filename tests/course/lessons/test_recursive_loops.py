@@ -9,9 +9,28 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from lambdalab.runtime import metering
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.cloud.loops import MAX_HOPS, TraceHeader, function_hash
+from lambdalab.course.lessons.recursive_loops import (
+    HORIZONS,
+    RAN_OUT,
+    STOPPED_BY_DETECTION,
+    STOPPED_BY_INVOCATIONS,
+    STOPPED_BY_TIME,
+    Budget,
+    LoopRun,
+    chains,
+    hop,
+    invocation_curve,
+    notification_problems,
+    plot_loop_runs,
+    project,
+    rate_bins,
+    s3_brake,
+    watch_loop,
+)
+from lambdalab.course.paths import package
+from lambdalab.runtime import metering
 from lambdalab.runtime.records import Invocation
 from lambdalab.course.lessons.recursive_loops import (HORIZONS, RAN_OUT, STOPPED_BY_DETECTION, STOPPED_BY_INVOCATIONS, STOPPED_BY_TIME,
                                  Budget, LoopRun, chains, hop, invocation_curve, notification_problems,
@@ -21,7 +40,7 @@ from lambdalab.course.lessons.recursive_loops import (HORIZONS, RAN_OUT, STOPPED
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[3]
-LESSON = ROOT / "solutions" / "lesson06"
+LESSON = package(ROOT / "solutions" / "lesson06")
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:thumbs"
 
 

@@ -33,6 +33,7 @@ from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.events.s3 import s3_put_event
 from lambdalab.runtime.records import Invocation
+from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 SOLUTION = ROOT / "solutions" / "thumbnail"
@@ -90,7 +91,7 @@ class Service:
                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": PREFIX}]}}}]})
 
     def deploy(self, name: str, env: dict[str, str]) -> dict:
-        fn = self.cloud.deploy(name, SOLUTION, "handler.lambda_handler", memory=128, timeout=15, env=env)
+        fn = self.cloud.deploy(name, package(SOLUTION), "handler.lambda_handler", memory=128, timeout=15, env=env)
         self.cloud.client("lambda").put_function_event_invoke_config(
             FunctionName=name, DestinationConfig={"OnFailure": {"Destination": self.queue_arn}})
         return fn
