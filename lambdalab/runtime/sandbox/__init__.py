@@ -136,13 +136,15 @@ class NamespaceSandbox:
 
     def command(self, argv: list[str], environ: dict[str, str]) -> tuple[list[str], list[int]]:
         """`argv` (`python -m client handler`) run inside the sandbox, and the descriptors it needs."""
-        python, flag, *rest = argv[argv.index(sys.executable):]
-        prefix = argv[:argv.index(sys.executable)]
+        at = argv.index(sys.executable)
+        module_at = argv.index("-m", at)
+        prefix, python = argv[:at], argv[at:module_at]  # the interpreter and its flags (-S -s ...)
+        flag, rest = argv[module_at], argv[module_at + 1:]
         self._pid_pipe = os.pipe()
         fds = [self._pid_pipe[1], *self._namespaces]
         spec = _spec(self._config.code_dir, self._layers, self._config.ephemeral_storage_mb,
                      environ, self._namespaces or None, self._pid_pipe[1])
-        return [*prefix, python, str(LAUNCHER), spec, flag, *rest], fds
+        return [*prefix, *python, str(LAUNCHER), spec, flag, *rest], fds
 
     def started(self, pid: int) -> int:
         """The pid of the worker proper (forked inside the PID namespace), once `pid` is running."""

@@ -182,7 +182,8 @@ def main() -> None:
     _check(_libc.unshare(CLONE_NEWUSER), "unshare user")
     _map_ids(spec["uid"], 0, spec["gid"], 0)
     os.chdir("/var/task")
-    del sys.path[0]  # this script's directory, which the sandbox does not show
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # this script's directory (unless -P kept it out), which the sandbox does not show
     sys.path_importer_cache.clear()  # entries looked up before the pivot saw the host's directories
     del sys.argv[:3]  # [launcher, SPEC, -m]: the client sees its own argv, as under `python -m`
     import runpy
