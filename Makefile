@@ -67,11 +67,12 @@ test: setup os-deps ## check labs/ is in sync, then run tests/ and every noteboo
 bench: setup ## run the benchmarks (python -m bench)
 	$(VPY) -m bench
 
-course: setup ## execute every notebook to HTML in build/course/ (solutions track)
+course: setup ## execute every lesson into build/course/ (static pages + index.html; solutions track)
 	@mkdir -p build/course
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "No notebooks in notebooks/ yet." >&2; exit 1; fi
 	LAMBDALAB_TRACK=solutions $(VENV)/bin/jupyter nbconvert --to html --execute \
 	  --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) --output-dir build/course $(NOTEBOOKS)
+	$(VPY) -m lambdalab.course.site notebooks build/course
 
 clean: ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache
