@@ -59,11 +59,11 @@ $(KERNEL): $(STAMP)
 os-deps: ## install OS packages the tests need (pgbouncer, chromium) if missing
 	@bash scripts/os-deps.sh
 
-# No news or update checks: the course makes no network calls beyond loopback.
-LAB_FLAGS := --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+# The repository in the file browser, lesson 00 first, no news or update checks (see the file).
+LAB_FLAGS := --config=jupyter/jupyter_lab_config.py
 
-lab: setup ## open JupyterLab on notebooks/ (LAB_ARGS=--no-browser for extra flags)
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) $(LAB_ARGS) notebooks/
+lab: setup ## open JupyterLab on the course, at lesson 00 (LAB_ARGS=--no-browser for extra flags)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) $(LAB_ARGS)
 
 lint: setup ## ruff, and the import contracts between lambdalab's layers (pyproject.toml)
 	$(VENV)/bin/ruff check .
@@ -77,11 +77,12 @@ test: setup os-deps ## check labs/ is in sync, then run tests/ and every noteboo
 bench: setup ## run the benchmarks (python -m bench)
 	$(VPY) -m bench
 
-course: setup ## execute every notebook to HTML in build/course/ (solutions track)
+course: setup ## execute every lesson into build/course/ (static pages + index.html; solutions track)
 	@mkdir -p build/course
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "No notebooks in notebooks/ yet." >&2; exit 1; fi
 	LAMBDALAB_TRACK=solutions $(VENV)/bin/jupyter nbconvert --to html --execute \
 	  --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) --output-dir build/course $(NOTEBOOKS)
+	$(VPY) -m lambdalab.course.site notebooks build/course
 
 clean: ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache

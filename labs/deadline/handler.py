@@ -31,10 +31,12 @@ def lambda_handler(event, context):
     processed = []
     slowest_ms = 0.0
     for index, item in enumerate(items):
-        # TODO(deadline): Before starting `item`, ask the context how much time is left. When it is less than
-        # `slowest_ms + SAFETY_MS`, stop: print how many items are left and return
-        # result(processed, items[index:]) so the next run can take over from here.
-        raise NotImplementedError("Exercise 'deadline' in labs/deadline/handler.py: Before starting `item`, ask the context how much time is left. When it is less than `slowest_ms + SAFETY_MS`, stop: print how many items are left and return result(processed, items[index:]) so the next run can take over from here.")
+        # TODO(deadline): Before starting `item`, make sure it can still finish before Lambda's timeout,
+        # assuming it takes as long as the slowest item so far and keeping SAFETY_MS for returning. The
+        # context object can tell how much time is left: look up its methods in AWS's
+        # "Using the Lambda context object" page for Python. If the item cannot fit, stop: say in
+        # the log how many items are left, and return what `result` needs for the next run.
+        raise NotImplementedError("Exercise 'deadline' in labs/deadline/handler.py: Before starting `item`, make sure it can still finish before Lambda's timeout, assuming it takes as long as the slowest item so far and keeping SAFETY_MS for returning. The context object can tell how much time is left: look up its methods in AWS's \"Using the Lambda context object\" page for Python. If the item cannot fit, stop: say in the log how many items are left, and return what `result` needs for the next run.")
         started = time.perf_counter()
         processed.append(process(item))
         slowest_ms = max(slowest_ms, (time.perf_counter() - started) * 1000)

@@ -14,11 +14,13 @@ import os
 
 import psycopg
 
-# TODO(connect_at_init): Open one connection to the proxy, at init, and name it `conn`.
-# The proxy's address is in os.environ["PROXY_URL"]. Pass autocommit=True, and
-# prepare_threshold=None: a transaction pool hands each transaction to any server
-# connection, so it cannot keep psycopg's prepared statements for you.
-raise NotImplementedError("Exercise 'connect_at_init' in labs/pool/handler.py: Open one connection to the proxy, at init, and name it `conn`. The proxy's address is in os.environ[\"PROXY_URL\"]. Pass autocommit=True, and prepare_threshold=None: a transaction pool hands each transaction to any server connection, so it cannot keep psycopg's prepared statements for you.")
+# TODO(connect_at_init): Open the connection the handler uses, and name it `conn`:
+# ONE per execution environment (code here runs once, at init), through the proxy rather
+# than to the server (both addresses are in the environment). A transaction pool lends each transaction any server
+# connection, so the connection must commit each statement itself and must not rely on
+# server-side prepared statements: look up psycopg.connect's autocommit and
+# prepare_threshold parameters (psycopg 3's "Connection" and "Prepared statements" pages).
+raise NotImplementedError("Exercise 'connect_at_init' in labs/pool/handler.py: Open the connection the handler uses, and name it `conn`: ONE per execution environment (code here runs once, at init), through the proxy rather than to the server (both addresses are in the environment). A transaction pool lends each transaction any server connection, so the connection must commit each statement itself and must not rely on server-side prepared statements: look up psycopg.connect's autocommit and prepare_threshold parameters (psycopg 3's \"Connection\" and \"Prepared statements\" pages).")
 
 
 def lambda_handler(event, context):

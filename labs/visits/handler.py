@@ -23,8 +23,10 @@ dynamodb = boto3.client("dynamodb")  # created once per environment, at INIT
 
 def lambda_handler(event, context):
     page = event.get("page", "/")
-    # TODO(atomic): Count this visit with ONE dynamodb.update_item call on TABLE: key {"page": {"S": page}},
-    # UpdateExpression "ADD visits :one" with :one = {"N": "1"} (ADD creates the item at 0
-    # if it is missing), and ReturnValues="UPDATED_NEW". Set `visits` to the new count as an int.
-    raise NotImplementedError("Exercise 'atomic' in labs/visits/handler.py: Count this visit with ONE dynamodb.update_item call on TABLE: key {\"page\": {\"S\": page}}, UpdateExpression \"ADD visits :one\" with :one = {\"N\": \"1\"} (ADD creates the item at 0 if it is missing), and ReturnValues=\"UPDATED_NEW\". Set `visits` to the new count as an int.")
+    # TODO(atomic): Count this visit in TABLE (the item whose key "page" is this page)
+    # so that no visit is lost when environments count at the same moment: let DynamoDB do the addition, atomically,
+    # in one request (no read-then-write). Look up UpdateItem's update expressions (the ADD
+    # action) and its ReturnValues parameter in the boto3 DynamoDB client documentation.
+    # Set `visits` to the count after this visit, as an int.
+    raise NotImplementedError("Exercise 'atomic' in labs/visits/handler.py: Count this visit in TABLE (the item whose key \"page\" is this page) so that no visit is lost when environments count at the same moment: let DynamoDB do the addition, atomically, in one request (no read-then-write). Look up UpdateItem's update expressions (the ADD action) and its ReturnValues parameter in the boto3 DynamoDB client documentation. Set `visits` to the count after this visit, as an int.")
     return {"page": page, "visits": visits}

@@ -29,5 +29,6 @@ def _cli_check(args: argparse.Namespace) -> int:
     except (UnknownLabError, ValueError) as exc:
         print(f"lambdalab check: {exc}", file=sys.stderr)
         return 2
+    report.command = f"lambdalab check {args.lab}" + (f" --track {args.track}" if args.track else "")
     print(report)
     return 0 if report.passed else 1

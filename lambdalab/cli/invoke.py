@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lambdalab._util.logtext import log_text
 from lambdalab.runtime.errors import LambdaLabError
 
 
@@ -50,9 +51,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         rt.deploy(config)
         for _ in range(args.repeat):
             inv = rt.invoke(name, event)
-            for line in inv.log_lines:
-                print(line, file=sys.stderr)
-            sys.stderr.flush()
+            # One entry can hold several lines (a traceback): print them as lines, as CloudWatch shows them.
+            print(log_text(inv.log_lines), file=sys.stderr, flush=True)
             body = inv.payload.decode("utf-8", "replace")
             print(body if inv.ok or not inv.error else json.dumps(inv.error), flush=True)
             failed = failed or not inv.ok

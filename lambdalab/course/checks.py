@@ -6,6 +6,12 @@ argument or `LAMBDALAB_TRACK`: `labs` (the learner's code, the default) or `solu
 Each check is a test: its docstring's first line is the title a learner sees, and a line
 starting with `Hint:` (continued until a blank line) is shown when the check fails.
 
+A check that fails because the learner's code raised (a *crash*, as opposed to a wrong answer or
+an exercise not written yet) is reported once, with the file and line that raised; the checks
+after it that fail the same way say so in a line, and their hints are held back until the crash
+is fixed, since they would only point elsewhere. A check reports a handler's failure with
+`fail_invocation(inv)`, which carries the handler's own stack trace to the report.
+
 This module is also the pytest plugin (`-p lambdalab.course.checks`) that collects those results in
 the subprocess; its hooks do nothing unless `LAMBDALAB_CHECK_RESULTS` names the output file.
 """
@@ -16,13 +22,16 @@ import html
 import inspect
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from pluggy import HookimplMarker
 
 from lambdalab.course.labs import find_root, lab_names
 from lambdalab.runtime.errors import LambdaLabError
@@ -32,9 +41,17 @@ TRACKS = ("labs", "solutions")
 DEFAULT_TRACK = "labs"
 RESULTS_ENV = "LAMBDALAB_CHECK_RESULTS"
 DEFAULT_TIMEOUT_S = 600.0
-_MESSAGE_MAX = 300
+# Long enough for a failure's own explanation (a few lines), short enough to stay a report.
+_MESSAGE_MAX = 1500
+_MESSAGE_LINES = 12
 # pytest's prefixes that tell a learner nothing: pytest.fail's, and a failed assert's.
 _NOISE_PREFIXES = ("Failed: ", "AssertionError: ")
+# Markers beside the emoji, for screens and fonts without them (and for screen readers).
+PASS_MARK, FAIL_MARK = "✅ PASS", "❌ FAIL"
+# A frame of a Python traceback as awslambdaric and `traceback` format it (a SyntaxError's too).
+# pytest's own marker, without importing pytest into a notebook's kernel (pluggy is light).
+pytest_hookimpl = HookimplMarker("pytest")
+_FRAME = re.compile(r'File "(?P<path>[^"]+)",? [Ll]ine (?P<line>\d+)')
 
 
 class UnknownLabError(LambdaLabError, LookupError):
@@ -52,8 +69,18 @@ class CheckResult:
     name: str  # the test function, e.g. "test_greets_by_name"
     passed: bool
     hint: str = ""
-    message: str = ""  # short failure message, e.g. "NotImplementedError: Exercise 'greeting' ..."
+    message: str = ""  # the failure's reason, e.g. "NotImplementedError: Exercise 'greeting' ..."
     title: str = ""  # the docstring's first line
+    crashed: bool = False  # the learner's code raised (not a wrong answer, not an exercise left to do)
+    location: str = ""  # where it raised, relative to the repository: "labs/visits/handler.py:23"
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of a check's entry in the report: its text, and whether it is a hint (rendered apart)."""
+
+    text: str
+    hint: bool = False
 
 
 @dataclass
@@ -64,6 +91,7 @@ class CheckReport:
     track: str
     results: list[CheckResult]
     output: str = field(default="", repr=False)  # pytest's own output, for when the report is not enough
+    command: str = ""  # how to run the checks again, e.g. "lambdalab check hello"; default check('hello')
 
     @property
     def passed(self) -> bool:
@@ -78,26 +106,51 @@ class CheckReport:
     def advice(self) -> str:
         if self.passed:
             return "All checks pass. Well done!"
-        return f"Fix the first ❌, then run check({self.lab!r}) again."
+        return f"Fix the first {FAIL_MARK}, then run {self.command or f'check({self.lab!r})'} again."
+
+    def details(self) -> list[tuple[CheckResult, list[_Line]]]:
+        """Each check with the lines shown under it: a crash once, with where; hints held back after it."""
+        out: list[tuple[CheckResult, list[_Line]]] = []
+        first_crash: CheckResult | None = None
+        for r in self.results:
+            lines: list[_Line] = []
+            if r.passed:
+                pass
+            elif first_crash is not None and r.crashed and (r.message, r.location) == (
+                    first_crash.message, first_crash.location):
+                lines.append(_Line("The same error as above."))
+            elif r.crashed:
+                where = f" at {r.location}" if r.location else ""
+                lines.append(_Line(f"Your code raised an error{where}:"))
+                lines += [_Line(f"  {line}") for line in r.message.splitlines()]
+                if first_crash is None:
+                    first_crash = r
+                    later = [x for x in self.results[self.results.index(r) + 1:] if not x.passed]
+                    if later:
+                        lines.append(_Line("The hints of the checks below are held back until this error is fixed."))
+            else:
+                if r.hint and first_crash is None:
+                    lines.append(_Line(r.hint, hint=True))
+                lines += [_Line(line) for line in r.message.splitlines()]
+            out.append((r, lines))
+        return out
 
     def __str__(self) -> str:
         lines = [self.summary]
-        for r in self.results:
-            lines.append(f"{'✅' if r.passed else '❌'} {r.title or r.name}")
-            if not r.passed:
-                lines += [f"   Hint: {r.hint}"] if r.hint else []
-                lines += [f"   {r.message}"] if r.message else []
+        for r, details in self.details():
+            lines.append(f"{PASS_MARK if r.passed else FAIL_MARK} {r.title or r.name}")
+            lines += [f"   {'Hint: ' if d.hint else ''}{d.text}" for d in details]
         lines.append(self.advice)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         items = []
-        for r in self.results:
-            text = f"{'✅' if r.passed else '❌'} <b>{html.escape(r.title or r.name)}</b>"
-            if not r.passed and r.hint:
-                text += f"<br>&nbsp;&nbsp;&nbsp;&nbsp;Hint: {html.escape(r.hint)}"
-            if not r.passed and r.message:
-                text += f"<br>&nbsp;&nbsp;&nbsp;&nbsp;<code>{html.escape(r.message)}</code>"
+        for r, details in self.details():
+            text = f"{PASS_MARK if r.passed else FAIL_MARK} <b>{html.escape(r.title or r.name)}</b>"
+            hints = "".join(f"<br>&nbsp;&nbsp;&nbsp;&nbsp;Hint: {html.escape(d.text)}" for d in details if d.hint)
+            body = "\n".join(d.text for d in details if not d.hint)
+            text += hints + (f"<pre style=\"margin: 0.2em 0 0 2em; white-space: pre-wrap\">{html.escape(body)}</pre>"
+                             if body else "")
             items.append(f"<li>{text}</li>")
         return (f"<div><p>{html.escape(self.summary)}</p>"
                 f"<ul style=\"list-style: none; padding-left: 0\">{''.join(items)}</ul>"
@@ -193,10 +246,79 @@ def _runner_failure(returncode: int | None, output: str, test_file: Path) -> Che
                        hint="Look at the report's .output for pytest's full output.")
 
 
+# --- what a check calls when the learner's handler failed -----------------------------------
+
+
+class HandlerError(Exception):
+    """An invocation of the learner's handler failed: its error, and the frames of its stack trace."""
+
+    def __init__(self, error_type: str, message: str, stack: list[str]):
+        self.error_type, self.message, self.stack = error_type, message, stack
+        super().__init__(f"{error_type}: {message}")
+
+
+def fail_invocation(inv: Any) -> NoReturn:
+    """Fail the running check with a failed `Invocation`'s own error (type, message, stack trace)."""
+    error = inv.error or {}
+    stack = error.get("stackTrace") or []
+    raise HandlerError(str(error.get("errorType") or inv.error_type or "Error"), str(error.get("errorMessage", "")),
+                        [str(frame) for frame in stack] if isinstance(stack, list) else [])
+
+
+def is_exercise_to_do(message: str) -> bool:
+    """The failure of a lab's untouched exercise (labs/ raises this until the learner writes it)."""
+    return message.startswith("NotImplementedError: Exercise '")
+
+
 # --- the pytest plugin (runs in the child) ---------------------------------------------------
 
 _collected: dict[str, dict[str, Any]] = {}  # nodeid -> CheckResult fields, in collection order
 _failed: set[str] = set()  # nodeids with a failed (or skipped) phase: the first one explains it
+_explained: dict[str, dict[str, Any]] = {}  # nodeid -> message, crashed, location of its first failure
+
+
+def _code_root() -> Path | None:
+    """The checked track's directory (`<root>/<track>`), whose frames are the learner's code."""
+    root = os.environ.get("LAMBDALAB_ROOT")
+    return Path(root).resolve() / resolve_track() if root else None
+
+
+def _learner_location(paths_and_lines: list[tuple[str, int]]) -> str:
+    """The deepest frame in the learner's code as "labs/lab/file.py:LINE" ("" if none is)."""
+    code = _code_root()
+    if code is None:
+        return ""
+    for path, line in reversed(paths_and_lines):
+        try:
+            relative = Path(path).resolve().relative_to(code.parent)
+        except (ValueError, OSError):
+            continue
+        if relative.parts[:1] == (code.name,):
+            return f"{relative.as_posix()}:{line}"
+    return ""
+
+
+def explain(exc: BaseException, frames: list[tuple[str, int]]) -> dict[str, Any]:
+    """What a check's exception means to a learner: its message, and whether (and where) their code crashed."""
+    if isinstance(exc, HandlerError):
+        message = _shorten(f"{exc.error_type}: {exc.message}")
+        stack = [(m["path"], int(m["line"])) for frame in exc.stack if (m := _FRAME.search(frame))]
+        return {"message": message, "crashed": not is_exercise_to_do(message), "location": _learner_location(stack)}
+    location = _learner_location(frames)
+    if location and not isinstance(exc, AssertionError):
+        message = _shorten(f"{type(exc).__name__}: {exc}")
+        return {"message": message, "crashed": not is_exercise_to_do(message), "location": location}
+    return {}
+
+
+@pytest_hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    outcome = yield
+    if not os.environ.get(RESULTS_ENV) or call.excinfo is None or item.nodeid in _explained:
+        return
+    if outcome.get_result().failed:
+        frames = [(str(entry.path), entry.lineno + 1) for entry in call.excinfo.traceback]
+        _explained[item.nodeid] = explain(call.excinfo.value, frames)
 
 
 def pytest_collection_finish(session: Any) -> None:
@@ -224,6 +346,7 @@ def pytest_runtest_logreport(report: Any) -> None:
         _failed.add(report.nodeid)
         entry["passed"] = False
         entry["message"] = ("skipped: " if report.skipped else "") + short_message(report.longrepr)
+        entry.update(_explained.get(report.nodeid, {}))
     elif report.when == "call":
         entry["passed"], entry["message"] = True, ""
 
@@ -249,22 +372,31 @@ def parse_docstring(doc: str) -> tuple[str, str]:
 
 
 def short_message(longrepr: Any) -> str:
-    """The first line of what went wrong, without pytest's decoration."""
+    """What went wrong, in the check's own words, without pytest's decoration (its assert rewriting)."""
     if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
         return _shorten(str(longrepr[2]).removeprefix("Skipped: "))
     crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr)
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    if crash is None and lines:  # a plain text report: its last line is the error
-        lines = [lines[-1].removeprefix("E").strip()]
-    first = lines[0] if lines else "(no message)"
+    if crash is None:  # a plain text report (a collection error): its last line is the error
+        lines = [line for line in str(longrepr).strip().splitlines() if line.strip()]
+        return _shorten(lines[-1].removeprefix("E").strip() if lines else "(no message)")
+    text = crash.message.strip()
     for prefix in _NOISE_PREFIXES:
-        first = first.removeprefix(prefix)
-    return _shorten(first)
+        text = text.removeprefix(prefix)
+    # pytest appends its introspection ("assert 3 == 4", "+  where ...") to an assert's own message,
+    # and indents the message's continuation lines by two spaces; a learner needs neither.
+    lines = text.splitlines()
+    end = next((i for i, line in enumerate(lines) if i and line.startswith("assert ")), len(lines))
+    if end < len(lines):
+        lines[1:end] = [line.removeprefix("  ") for line in lines[1:end]]
+    return _shorten("\n".join(lines[:end]).strip() or "(no message)")
 
 
 def _shorten(text: str) -> str:
+    """At most _MESSAGE_LINES lines and _MESSAGE_MAX characters, saying when something was cut."""
+    lines = text.splitlines()
+    if len(lines) > _MESSAGE_LINES:
+        text = "\n".join(lines[:_MESSAGE_LINES]) + f"\n… ({len(lines) - _MESSAGE_LINES} more lines)"
     return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX - 1] + "…"
 
 
-__all__ = ["CheckReport", "CheckResult", "UnknownLabError", "check"]
+__all__ = ["CheckReport", "CheckResult", "HandlerError", "UnknownLabError", "check", "fail_invocation"]

@@ -6,13 +6,18 @@ import html
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from lambdalab._util.logtext import entry_lines, log_text
+
+__all__ = ["Table", "invocation_table", "log_text"]
+
 
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:,.2f}"
-    return str(value)
+    # A multi-line log entry stays in its cell: its lines joined by a visible marker, not a raw \r.
+    return " ⏎ ".join(entry_lines(str(value)))
 
 
 @dataclass

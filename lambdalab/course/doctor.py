@@ -57,7 +57,7 @@ def findings() -> list[Finding]:
 def report(rows: list[Finding] | None = None) -> str:
     rows = findings() if rows is None else rows
     width = max(len(f.item) for f in rows)
-    return "\n".join(f"{'✅' if f.ok else '❌'} {f.item:<{width}}  {f.detail}" for f in rows)
+    return "\n".join(f"{'✅ OK  ' if f.ok else '❌ FAIL'} {f.item:<{width}}  {f.detail}" for f in rows)
 
 
 SUPPORTED = ((3, 10), (3, 14))  # the minor versions CI installs and tests (README, pyproject classifiers)

@@ -29,9 +29,11 @@ def lambda_handler(event, context):
     slowest_ms = 0.0
     for index, item in enumerate(items):
         # BEGIN SOLUTION deadline
-        # Before starting `item`, ask the context how much time is left. When it is less than
-        # `slowest_ms + SAFETY_MS`, stop: print how many items are left and return
-        # result(processed, items[index:]) so the next run can take over from here.
+        # Before starting `item`, make sure it can still finish before Lambda's timeout,
+        # assuming it takes as long as the slowest item so far and keeping SAFETY_MS for returning. The
+        # context object can tell how much time is left: look up its methods in AWS's
+        # "Using the Lambda context object" page for Python. If the item cannot fit, stop: say in
+        # the log how many items are left, and return what `result` needs for the next run.
         left_ms = context.get_remaining_time_in_millis()
         if left_ms < slowest_ms + SAFETY_MS:
             print(f"stopping with {left_ms} ms left: {len(items) - index} items for the next run")

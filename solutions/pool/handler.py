@@ -12,10 +12,12 @@ import os
 import psycopg
 
 # BEGIN SOLUTION connect_at_init
-# Open one connection to the proxy, at init, and name it `conn`.
-# The proxy's address is in os.environ["PROXY_URL"]. Pass autocommit=True, and
-# prepare_threshold=None: a transaction pool hands each transaction to any server
-# connection, so it cannot keep psycopg's prepared statements for you.
+# Open the connection the handler uses, and name it `conn`:
+# ONE per execution environment (code here runs once, at init), through the proxy rather
+# than to the server (both addresses are in the environment). A transaction pool lends each transaction any server
+# connection, so the connection must commit each statement itself and must not rely on
+# server-side prepared statements: look up psycopg.connect's autocommit and
+# prepare_threshold parameters (psycopg 3's "Connection" and "Prepared statements" pages).
 conn = psycopg.connect(os.environ["PROXY_URL"], autocommit=True, prepare_threshold=None, connect_timeout=5)
 # END SOLUTION
 

@@ -21,9 +21,11 @@ dynamodb = boto3.client("dynamodb")  # created once per environment, at INIT
 def lambda_handler(event, context):
     page = event.get("page", "/")
     # BEGIN SOLUTION atomic
-    # Count this visit with ONE dynamodb.update_item call on TABLE: key {"page": {"S": page}},
-    # UpdateExpression "ADD visits :one" with :one = {"N": "1"} (ADD creates the item at 0
-    # if it is missing), and ReturnValues="UPDATED_NEW". Set `visits` to the new count as an int.
+    # Count this visit in TABLE (the item whose key "page" is this page)
+    # so that no visit is lost when environments count at the same moment: let DynamoDB do the addition, atomically,
+    # in one request (no read-then-write). Look up UpdateItem's update expressions (the ADD
+    # action) and its ReturnValues parameter in the boto3 DynamoDB client documentation.
+    # Set `visits` to the count after this visit, as an int.
     response = dynamodb.update_item(
         TableName=TABLE,
         Key={"page": {"S": page}},

@@ -441,15 +441,16 @@ def test_check_fails_on_untouched_labs_with_the_exercise_message(greet_repo):
     text = str(report)
     assert text.splitlines() == [
         "Lab 'greet' (labs track): 1 of 3 checks pass",
-        "❌ Greets by name.",
+        "❌ FAIL Greets by name.",
         "   Hint: use an f-string, like f\"Hi, {name}\".",
         "   NotImplementedError: Exercise 'greet' in labs/greet/greet.py: Return \"Hi, <name>\".",
-        "❌ Shouts.",
+        "❌ FAIL Shouts.",
         "   Hint: str.upper",
         "   NotImplementedError: Exercise 'shout' in labs/greet/greet.py: write this part",
-        "✅ test_track",
-        "Fix the first ❌, then run check('greet') again.",
+        "✅ PASS test_track",
+        "Fix the first ❌ FAIL, then run check('greet') again.",
     ]
+    assert not any(r.crashed for r in report.results)  # an exercise left to do is not a crash
 
 
 def test_check_reads_the_track_from_the_environment(greet_repo, monkeypatch):
@@ -465,6 +466,76 @@ def test_check_shows_an_assertion_message(greet_repo):
     report = checks.check("greet", track="labs", root=greet_repo)
     assert [r.passed for r in report.results] == [True, False, True]
     assert report.results[1].message == "shout('hey') should be 'HEY'"
+
+
+def test_check_shows_the_whole_reason_without_pytests_introspection(greet_repo):
+    reason = "the table should hold:\n" + "\n".join(f"  row {n}: {'x' * 60}" for n in range(8))
+    write(greet_repo, {"tests/labs/test_greet.py": f"""\
+        def test_rows():
+            assert 1 == 2, {reason!r}
+        """})
+    report = checks.check("greet", track="labs", root=greet_repo)
+    assert report.results[0].message == reason  # 9 lines, 600 characters: all of it, and no "assert 1 == 2"
+    assert str(report).splitlines()[2:11] == [f"   {line}" for line in reason.splitlines()]
+
+
+THIRD_CHECK = '''
+
+def test_third(greet):
+    """Third.
+
+    Hint: not shown while the crash stands
+    """
+    assert False, "third is wrong"
+'''
+
+
+def test_a_crash_in_lab_code_is_reported_once_with_its_file_and_line_and_holds_later_hints_back(greet_repo):
+    (greet_repo / "labs/greet/greet.py").write_text(
+        'def greet(name):\n    return f"Hi, {nmae}"\n\n\ndef shout(text):\n    return greet(text).upper()\n')
+    write(greet_repo, {"tests/labs/test_greet.py": GREET_CHECKS + THIRD_CHECK})
+    report = checks.check("greet", track="labs", root=greet_repo)
+    crashes = [(r.crashed, r.location) for r in report.results]
+    assert crashes == [(True, "labs/greet/greet.py:2"), (True, "labs/greet/greet.py:2"), (False, ""), (False, "")]
+    assert str(report).splitlines() == [
+        "Lab 'greet' (labs track): 1 of 4 checks pass",
+        "❌ FAIL Greets by name.",
+        "   Your code raised an error at labs/greet/greet.py:2:",
+        "     NameError: name 'nmae' is not defined",
+        "   The hints of the checks below are held back until this error is fixed.",
+        "❌ FAIL Shouts.",
+        "   The same error as above.",
+        "✅ PASS test_track",
+        "❌ FAIL Third.",
+        "   third is wrong",
+        "Fix the first ❌ FAIL, then run check('greet') again.",
+    ]
+
+
+HANDLER_CHECK = '''\
+from lambdalab.runtime.config import FunctionConfig
+
+
+def test_invokes(runtime, invoke, lab_dir):
+    """Answers.
+
+    Hint: not shown: the crash explains it
+    """
+    runtime.deploy(FunctionConfig(name="h", code_dir=lab_dir("greet"), handler="handler.lambda_handler"))
+    invoke("h", {})
+'''
+
+
+def test_a_crashing_handler_is_reported_with_the_line_of_its_stack_trace(greet_repo):
+    """A failed invocation's error payload carries the handler's stackTrace
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html): the report names its frame."""
+    write(greet_repo, {"labs/greet/handler.py": 'def lambda_handler(event, context):\n    return {"hi": nmae}\n',
+                       "tests/labs/test_greet.py": HANDLER_CHECK})
+    report = checks.check("greet", track="labs", root=greet_repo)
+    (result,) = report.results
+    assert (result.crashed, result.location, result.message) == (
+        True, "labs/greet/handler.py:2", "NameError: name 'nmae' is not defined"), report.output
+    assert "Hint" not in str(report)
 
 
 def test_check_reports_checks_that_cannot_load(greet_repo):
@@ -528,7 +599,10 @@ def test_check_cli_exit_codes(greet_repo, monkeypatch, capsys):
     assert run_cli(check_cli.register, ["check", "greet", "--track", "solutions"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "All checks pass. Well done!"
     assert run_cli(check_cli.register, ["check", "greet", "--track", "labs"]) == 1
-    assert capsys.readouterr().out.startswith("Lab 'greet' (labs track): 1 of 3 checks pass\n")
+    out = capsys.readouterr().out
+    assert out.startswith("Lab 'greet' (labs track): 1 of 3 checks pass\n")
+    # In a shell the advice names the shell command, not the notebook's check('greet').
+    assert out.splitlines()[-1] == "Fix the first ❌ FAIL, then run lambdalab check greet --track labs again."
     assert run_cli(check_cli.register, ["check", "nope"]) == 2
     assert capsys.readouterr().err == (
         "lambdalab check: there is no lab 'nope' (no solutions/nope/). The labs are: greet\n")
@@ -542,10 +616,10 @@ def test_report_html_is_escaped_and_hides_hints_of_passing_checks():
     assert report._repr_html_() == (
         "<div><p>Lab &#x27;x&#x27; (labs track): 1 of 2 checks pass</p>"
         '<ul style="list-style: none; padding-left: 0">'
-        "<li>✅ <b>Returns &lt;b&gt;</b></li>"
-        "<li>❌ <b>Adds</b><br>&nbsp;&nbsp;&nbsp;&nbsp;Hint: use a &amp; b"
-        "<br>&nbsp;&nbsp;&nbsp;&nbsp;<code>Error: &lt;oops&gt;</code></li></ul>"
-        "<p>Fix the first ❌, then run check(&#x27;x&#x27;) again.</p></div>")
+        "<li>✅ PASS <b>Returns &lt;b&gt;</b></li>"
+        "<li>❌ FAIL <b>Adds</b><br>&nbsp;&nbsp;&nbsp;&nbsp;Hint: use a &amp; b"
+        '<pre style="margin: 0.2em 0 0 2em; white-space: pre-wrap">Error: &lt;oops&gt;</pre></li></ul>'
+        "<p>Fix the first ❌ FAIL, then run check(&#x27;x&#x27;) again.</p></div>")
     assert "not shown" not in str(report)
     assert not CheckReport("x", "labs", []).passed  # no checks ran: nothing passed
 

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lambdalab.course.checks import resolve_track
+from lambdalab.course.checks import fail_invocation, resolve_track
 from lambdalab.course.labs import find_root
 from lambdalab.course.paths import package
 from lambdalab.runtime.records import Invocation
@@ -50,12 +50,12 @@ def runtime() -> Iterator[LocalRuntime]:
 @pytest.fixture
 def invoke(runtime: LocalRuntime) -> Callable[[str, object], Invocation]:
     """invoke(function, event) -> the Invocation; the check fails with the handler's own error
-    (e.g. "NotImplementedError: Exercise 'greeting' ...") when the invocation failed."""
+    (e.g. "NotImplementedError: Exercise 'greeting' ...") and where it raised, when the invocation failed."""
 
     def call(function: str, event: object) -> Invocation:
         inv = runtime.invoke(function, event)
         if not inv.ok:
-            pytest.fail(f"{inv.error_type}: {inv.error.get('errorMessage', '')}", pytrace=False)
+            fail_invocation(inv)
         return inv
 
     return call

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from lambdalab.runtime.config import FunctionConfig
+from lambdalab.course.checks import fail_invocation
 from lambdalab.course.lessons.connection_pools import LocalPostgres, PgBouncer, connection_burst, error_counts
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
@@ -41,7 +42,7 @@ def pooled(servers, lab_dir):
 def succeeded(inv: Invocation) -> Invocation:
     """The invocation, or the check fails with the handler's own error."""
     if not inv.ok:
-        pytest.fail(f"{inv.error_type}: {inv.error.get('errorMessage', '')}", pytrace=False)
+        fail_invocation(inv)
     return inv
 
 

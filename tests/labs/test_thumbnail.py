@@ -19,6 +19,7 @@ from PIL import Image
 
 from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.checks import fail_invocation
 
 SOURCE, THUMBS, PREFIX = "lab-uploads", "lab-thumbnails", "uploads/"
 
@@ -48,7 +49,7 @@ class Service:
         assert mine, f"uploading {key!r} did not invoke the handler"
         failed = next((inv for inv in mine if not inv.ok), None)
         if failed is not None:
-            pytest.fail(f"{failed.error_type}: {failed.error.get('errorMessage', '')}", pytrace=False)
+            fail_invocation(failed)
         try:
             data = self.s3.get_object(Bucket=THUMBS, Key=f"thumb-{key}")["Body"].read()
         except self.s3.exceptions.NoSuchKey:

@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.checks import fail_invocation
 from lambdalab.runtime.records import Invocation
 
 BURST = 10
@@ -47,7 +48,7 @@ def burst(cloud: LocalCloud, events: list[dict]) -> list[Invocation]:
         invocations = list(pool.map(lambda event: cloud.invoke("visits", event), events))
     for inv in invocations:
         if not inv.ok:
-            pytest.fail(f"{inv.error_type}: {inv.error.get('errorMessage', '')}", pytrace=False)
+            fail_invocation(inv)
     return invocations
 
 

@@ -504,6 +504,23 @@ def test_cli_invoke_repeat(tmp_path):
     assert out.stderr.count("START RequestId") == 3
 
 
+def test_cli_invoke_prints_a_failing_handlers_error_and_traceback_as_lines():
+    """The [ERROR] record is one log event whose lines awslambdaric separates with \\r; CloudWatch shows
+    its lines as lines (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html), and so must
+    the terminal: a raw \\r would leave only the traceback's last line visible."""
+    # Bytes, not text: text mode would translate the \r it is looking for (and so would str.splitlines).
+    out = subprocess.run([sys.executable, "-m", "lambdalab.cli.main", "invoke", str(HANDLERS), "--handler", "basic.fail",
+                          "--event", "-"], capture_output=True, input=b'{"why": "test"}', timeout=120)
+    assert out.returncode == 1
+    assert b"\r" not in out.stderr
+    lines = out.stderr.decode().split("\n")
+    error = next(i for i, line in enumerate(lines) if line.startswith("[ERROR]"))
+    assert "ValueError: bad input: test" in lines[error]
+    assert lines[error + 1] == "Traceback (most recent call last):"
+    assert "basic.py" in lines[error + 2] and "in fail" in lines[error + 2]
+    assert lines.index("about to fail") < error < next(i for i, line in enumerate(lines) if line.startswith("END"))
+
+
 def test_cli_invoke_failure_and_bad_arguments(tmp_path):
     out = run_cli("invoke", str(HANDLERS), "--handler", "basic.fail")
     assert out.returncode == 1 and json.loads(out.stdout)["errorType"] == "ValueError"
