@@ -201,8 +201,8 @@ def test_committed_notebooks_are_clean() -> None:
 # The modules a notebook may import from: the package's top level, the course and its lessons, the
 # local cloud, and process inspection. The rest of lambdalab (runtime internals, the cloud's seams,
 # _util) is machinery that a lesson's module re-exports when a notebook needs a piece of it.
-PUBLIC_MODULES = ("lambdalab", "lambdalab.course", "lambdalab.course.*", "lambdalab.cloud.local_cloud",
-                  "lambdalab.runtime.processes")
+PUBLIC_MODULES = ("lambdalab", "lambdalab.build", "lambdalab.course", "lambdalab.course.*",
+                  "lambdalab.cloud.local_cloud", "lambdalab.runtime.processes")
 
 
 def _is_public(module: str) -> bool:

@@ -4,3 +4,7 @@
 the requirements and the target) and zips it for `create_function`; `lambdalab.build.targets` says
 for which interpreter and platform (the local workers, or Lambda's upload).
 """
+
+from lambdalab.build.package import BuildError, build
+
+__all__ = ["BuildError", "build"]

@@ -35,6 +35,7 @@ from pluggy import HookimplMarker
 
 from lambdalab.course.labs import find_root, lab_names
 from lambdalab.runtime.errors import LambdaLabError
+from lambdalab.runtime.sandbox import TASK_ROOT
 
 TRACK_ENV = "LAMBDALAB_TRACK"
 TRACKS = ("labs", "solutions")
@@ -283,12 +284,16 @@ def _code_root() -> Path | None:
     return Path(root).resolve() / resolve_track() if root else None
 
 
-def _learner_location(paths_and_lines: list[tuple[str, int]]) -> str:
-    """The deepest frame in the learner's code as "labs/lab/file.py:LINE" ("" if none is)."""
+def _learner_location(paths_and_lines: list[tuple[str, int]], lab: str | None = None) -> str:
+    """The deepest frame in the learner's code as "labs/lab/file.py:LINE" ("" if none is).
+
+    A handler's own frames name its package as Lambda mounts it (/var/task/...): that is `lab`'s folder."""
     code = _code_root()
     if code is None:
         return ""
     for path, line in reversed(paths_and_lines):
+        if lab and path.startswith(TASK_ROOT + "/"):
+            path = str(code / lab / path[len(TASK_ROOT) + 1:])
         try:
             relative = Path(path).resolve().relative_to(code.parent)
         except (ValueError, OSError):
@@ -298,12 +303,12 @@ def _learner_location(paths_and_lines: list[tuple[str, int]]) -> str:
     return ""
 
 
-def explain(exc: BaseException, frames: list[tuple[str, int]]) -> dict[str, Any]:
+def explain(exc: BaseException, frames: list[tuple[str, int]], lab: str | None = None) -> dict[str, Any]:
     """What a check's exception means to a learner: its message, and whether (and where) their code crashed."""
     if isinstance(exc, HandlerError):
         message = _shorten(f"{exc.error_type}: {exc.message}")
         stack = [(m["path"], int(m["line"])) for frame in exc.stack if (m := _FRAME.search(frame))]
-        return {"message": message, "crashed": not is_exercise_to_do(message), "location": _learner_location(stack)}
+        return {"message": message, "crashed": not is_exercise_to_do(message), "location": _learner_location(stack, lab)}
     location = _learner_location(frames)
     if location and not isinstance(exc, AssertionError):
         message = _shorten(f"{type(exc).__name__}: {exc}")
@@ -318,7 +323,8 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
         return
     if outcome.get_result().failed:
         frames = [(str(entry.path), entry.lineno + 1) for entry in call.excinfo.traceback]
-        _explained[item.nodeid] = explain(call.excinfo.value, frames)
+        lab = item.path.stem.removeprefix("test_")
+        _explained[item.nodeid] = explain(call.excinfo.value, frames, lab)
 
 
 def pytest_collection_finish(session: Any) -> None:

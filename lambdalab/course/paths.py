@@ -27,7 +27,12 @@ def solution_dir(lab: str) -> Path:
 
 def package(code_dir: Path, *, include: tuple[Path, ...] = ()) -> Path:
     """`code_dir` built as a deployment package (its requirements.txt installed beside it), for the
-    workers here; cached, so calling it again after an edit costs only the copy of the code."""
+    workers here; cached, so calling it again after an edit costs only the copy of the code.
+
+    A folder with nothing to add (no requirements.txt, nothing included) is its own package, so
+    tracebacks and check reports name the learner's file, not a copy of it."""
+    if not include and not (Path(code_dir) / "requirements.txt").is_file():
+        return Path(code_dir)
     return build(code_dir, include=include).package_dir
 
 

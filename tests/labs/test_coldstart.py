@@ -16,7 +16,7 @@ import pytest
 from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.labs import find_root
-from lambdalab.course.lessons.cold_starts import Sample, fresh_cold_starts, median, timed_invoke, warm_calls
+from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
 from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.service import LocalRuntime

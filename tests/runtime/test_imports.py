@@ -18,6 +18,8 @@ from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.environment import runtime_mismatch_line
 from lambdalab.runtime.errors import InvalidParameterValueException
 from lambdalab.runtime.imports import python_tag
+from lambdalab.runtime.sandbox import LAYERS_ROOT
+from lambdalab.runtime.sandbox import probe as probe_sandbox
 from lambdalab.runtime.service import LocalRuntime
 
 PROBE = '''
@@ -31,7 +33,8 @@ def lambda_handler(event, context):
             found[name] = True
         except ImportError:
             found[name] = False
-    return {"found": found, "path": sys.path, "env": os.environ.get("AWS_EXECUTION_ENV")}
+    return {"found": found, "path": sys.path, "env": os.environ.get("AWS_EXECUTION_ENV"),
+            "task_root": os.environ["LAMBDA_TASK_ROOT"]}
 '''
 
 
@@ -62,7 +65,7 @@ def test_the_handler_sees_the_runtime_libraries_and_nothing_else(rt, tmp_path):
     assert project_root not in result["path"]
     assert not [p for p in result["path"] if p.endswith("site-packages") and "lib/python3" in p
                 and p.startswith(sys.prefix)]
-    assert result["path"][0] == str((tmp_path / "code").resolve())  # the package comes first, once
+    assert result["path"][0] == result["task_root"]  # the package comes first (as the worker sees it), once
     assert result["path"].count(result["path"][0]) == 1
 
 
@@ -87,7 +90,10 @@ def test_layers_are_on_the_path_where_lambda_puts_them(rt, tmp_path):
     (site / "sited_mod.py").write_text("X = 2\n")
     with_layer = probe(rt, tmp_path, ["plain_mod", "sited_mod"], layers=[layer])
     assert with_layer["found"] == {"plain_mod": True, "sited_mod": True}
-    assert with_layer["path"][1:3] == [str(site.resolve()), str((layer / "python").resolve())]
+    # Inside the sandbox the layers are extracted into /opt, as on Lambda; without it they stay where they are.
+    opt = Path(LAYERS_ROOT) if probe_sandbox().ok else layer.resolve()
+    assert with_layer["path"][1:3] == [str(opt / "python" / "lib" / python_tag() / "site-packages"),
+                                       str(opt / "python")]
 
 
 def test_without_the_layer_its_modules_are_not_importable(rt, tmp_path):
