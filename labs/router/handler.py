@@ -17,9 +17,12 @@ What each kind looks like, and the summary to return for it:
 - "dynamodb": Records[0]["eventSource"] == "aws:dynamodb"
     {"source": "dynamodb", "table": "<table name>",
      "changes": [{"event": "INSERT", "keys": {"id": "order-42"}}, ...]}
-- "schedule": "source" is "aws.events" and "detail-type" is "Scheduled Event"
-    {"source": "schedule", "rule": "<rule name>", "time": <time>}
-- "eventbridge": any other event with "source" and "detail-type"
+- "schedule": an object with "schedule_arn" (an EventBridge Scheduler schedule sends exactly
+  the Input its target was given; the course's schedules send {"job": ..., "schedule_arn":
+  "<aws.scheduler.schedule-arn>", "scheduled_time": "<aws.scheduler.scheduled-time>"}, which
+  Scheduler fills in when it fires)
+    {"source": "schedule", "schedule": "<schedule name>", "time": <scheduled_time>}
+- "eventbridge": an object with "source" and "detail-type"
     {"source": "eventbridge", "from": <source>, "detail_type": <detail-type>, "detail": <detail>}
 - "http": "requestContext" holds "http" (API Gateway HTTP API, payload format 2.0)
     {"source": "http", "method": "GET", "path": <rawPath>,
@@ -32,7 +35,7 @@ object ("unknown event with keys ['hello']"), its type otherwise ("unknown event
 Lists in a summary keep the order of the records. S3 keys arrive URL-encoded ("my+photo.jpg"
 for "my photo.jpg"): decode them with `urllib.parse.unquote_plus`. Queue and table names come
 from each record's "eventSourceARN"; DynamoDB keys lose their type tags ({"id": {"S": "a"}}
-becomes {"id": "a"}); a schedule's rule name ends its ARN in "resources" (".../rule/<name>").
+becomes {"id": "a"}); a schedule's name ends its ARN (".../schedule/<group>/<name>").
 """
 
 import json
@@ -73,8 +76,9 @@ def summarise_eventbridge(event):
 
 
 def summarise_schedule(event):
-    # TODO(schedule): {"source": "schedule", "rule": the rule's name (the end of the ARN in resources[0]), "time": event["time"]}.
-    raise NotImplementedError("Exercise 'schedule' in labs/router/handler.py: {\"source\": \"schedule\", \"rule\": the rule's name (the end of the ARN in resources[0]), \"time\": event[\"time\"]}.")
+    # TODO(schedule): {"source": "schedule", "schedule": the schedule's name (the end of schedule_arn, after its last "/"),
+    # "time": event["scheduled_time"]}.
+    raise NotImplementedError("Exercise 'schedule' in labs/router/handler.py: {\"source\": \"schedule\", \"schedule\": the schedule's name (the end of schedule_arn, after its last \"/\"), \"time\": event[\"scheduled_time\"]}.")
 
 
 def summarise_http(event):

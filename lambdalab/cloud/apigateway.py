@@ -502,7 +502,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def attach(cloud: Any, routes: dict[str, str] | None = None, **options: Any) -> HttpApi:
-    """The HTTP API a `LocalCloud` opens as `cloud.http`: functions run in the cloud's runtime.
+    """An HTTP API on loopback whose `routes` run functions of `cloud` (a `LocalCloud`) in its runtime.
     Each request starts a new trace (API Gateway is where a chain begins)."""
 
     def invoke(function_name: str, event: dict, trace_header: str | None = None) -> Any:

@@ -101,7 +101,6 @@ class LocalCloud:
         self._iam_saved: tuple[float, int] | None = None
         self._session: Any = None
         self._events: Any = None
-        self._http: Any = None
         self._open = False
 
     @property
@@ -171,10 +170,9 @@ class LocalCloud:
             except Exception as e:  # keep closing; report the first failure afterwards
                 errors.append(e)
 
-        for attached in (self._events, self._http):
-            if attached is not None and hasattr(attached, "close"):
-                step(attached.close)
-        self._events = self._http = None
+        if self._events is not None:
+            step(self._events.close)
+        self._events = None
         step(self.endpoints.close)
         if self._pollers is not None:
             step(self._pollers.stop)
@@ -201,9 +199,8 @@ class LocalCloud:
     def reset(self) -> None:
         """Empty every service (moto's reset) and remove every function from the runtime."""
         self._check_open()
-        for attached in (self._events, self._http):
-            if attached is not None and hasattr(attached, "reset"):
-                attached.reset()
+        if self._events is not None:
+            self._events.reset()
         self.endpoints.reset()
         self.scheduler.invocations.clear()
         self._lambda.reset()
@@ -263,15 +260,6 @@ class LocalCloud:
             self._events = eventbridge.attach(self._lambda)
             self._events.clock.add_source(self.scheduler)
         return self._events
-
-    @property
-    def http(self) -> Any:
-        """The local HTTP API endpoint (`lambdalab.cloud.apigateway`)."""
-        self._check_open()
-        if self._http is None:
-            from lambdalab.cloud import apigateway
-            self._http = apigateway.attach(self)
-        return self._http
 
     # -- identity ------------------------------------------------------------------------------
     def _iam(self) -> Any:

@@ -13,6 +13,7 @@ with Scheduler's message attributes (ERROR_CODE, ERROR_MESSAGE, EXECUTION_ID, ..
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -226,7 +227,12 @@ class SchedulerSource:
         if name is None:
             raise TargetError("ValidationException",
                               f"the local cloud runs Lambda targets only, not {target.get('Arn')!r}")
-        handle = self._service.deliver(target["Arn"], payload.encode())
+        try:  # Lambda's Invoke API takes a JSON document and refuses anything else
+            event = json.loads(payload)
+        except ValueError as e:
+            raise TargetError("InvalidRequestContentException",
+                              f"Could not parse request body into json: {e}") from None
+        handle = self._service.deliver(target["Arn"], event)
         if handle is None:
             raise TargetError("ResourceNotFoundException", f"Function not found: {target['Arn']}")
         return handle

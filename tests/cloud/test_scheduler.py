@@ -41,6 +41,24 @@ def test_rate_one_minute_fires_ten_times_in_ten_minutes_with_its_input(fresh, fn
     events = [r.result for r in fresh.records("tick")]  # what the handler received
     # Exactly the configured payload, not the scheduled-rule envelope.
     assert events == [{"job": "report"}] * 10
+    assert [r.event for r in fresh.records("tick")] == events  # recorded as the Invoke API records it
+
+
+def test_an_input_that_is_not_json_is_refused_by_lambda_and_dead_lettered(fresh, fn):
+    """Lambda's Invoke API refuses a payload that is not JSON (InvalidRequestContentException,
+    https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors)."""
+    sqs = fresh.client("sqs")
+    queue = sqs.create_queue(QueueName="not-json-dlq")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    schedule(fresh, "not-json", "rate(1 minute)", {"Arn": fn, "Input": "plain text",
+                                                   "RetryPolicy": {"MaximumRetryAttempts": 0},
+                                                   "DeadLetterConfig": {"Arn": queue_arn}})
+    fresh.events.clock.advance(minutes=1)
+    [made] = fresh.scheduler.invocations
+    assert made.dead_lettered and fresh.records("tick") == []
+    [msg] = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
+    assert msg["Body"] == "plain text"
+    assert msg["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "InvalidRequestContentException"
 
 
 def test_context_attributes_are_replaced(fresh, fn):

@@ -2,8 +2,8 @@
 
 The track's handler is deployed as "router" in the local cloud, behind real triggers: an S3
 upload notification, an SQS queue and a DynamoDB stream (event source mappings), an EventBridge
-rule, a schedule, and an HTTP API route (`lambdalab.course.lessons.triggers.connect`). Each check fires one of
-them the way a client would and reads the summaries the handler returned.
+rule, an EventBridge Scheduler schedule, and an HTTP API (`lambdalab.course.lessons.triggers.connect`).
+Each check fires one of them the way a client would and reads the summaries the handler returned.
 Run them with `check("router")` in a notebook or `lambdalab check router` in a shell.
 """
 
@@ -93,8 +93,8 @@ def test_dynamodb_changes(triggers):
 def test_eventbridge_event(triggers):
     """Summarises an EventBridge event: its source, detail-type and detail.
 
-    Hint: an event with "source" and "detail-type" that is not a schedule is "eventbridge";
-    copy event["source"], event["detail-type"] and event["detail"] into the summary.
+    Hint: an event with "source" and "detail-type" is "eventbridge"; copy event["source"],
+    event["detail-type"] and event["detail"] into the summary.
     """
     detail = {"order": 7, "items": [{"sku": "A1", "qty": 2}]}
     (summary,) = summaries(triggers.fire_eventbridge("OrderShipped", detail))
@@ -103,15 +103,15 @@ def test_eventbridge_event(triggers):
 
 
 def test_schedule(triggers):
-    """Summarises a scheduled event: the rule's name and the scheduled time.
+    """Summarises a Scheduler schedule's firing: the schedule's name and the scheduled time.
 
-    Hint: a schedule is an EventBridge event with source "aws.events" and detail-type
-    "Scheduled Event": check for it before the general EventBridge case. The rule name is
-    event["resources"][0] after its last "/".
+    Hint: Scheduler sends the schedule's Input as it is; the course's Input has "schedule_arn"
+    and "scheduled_time". The name is event["schedule_arn"] after its last "/"; the time is
+    event["scheduled_time"].
     """
     firing = triggers.fire_schedule()
     (summary,) = summaries(firing)
-    expected = {"source": "schedule", "rule": triggers.schedule_rule, "time": firing.event["time"]}
+    expected = {"source": "schedule", "schedule": triggers.schedule_name, "time": firing.event["scheduled_time"]}
     assert summary == expected, f"expected {expected}, got {summary}"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", summary["time"])
 
@@ -127,7 +127,7 @@ def test_http_request(triggers):
     firing = triggers.fire_http("POST", "orders/7?expand=items&lang=en", body='{"qty": 2}',
                                 headers={"Content-Type": "application/json"})
     (summary,) = summaries(firing)
-    expected = {"source": "http", "method": "POST", "path": f"/{PREFIX}/orders/7",
+    expected = {"source": "http", "method": "POST", "path": "/orders/7",
                 "query": {"expand": "items", "lang": "en"}, "body": '{"qty": 2}'}
     assert summary == expected, f"expected {expected}, got {summary}"
     status, body = firing.reply

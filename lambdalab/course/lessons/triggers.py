@@ -2,10 +2,13 @@
 
 `connect(cloud, function)` aims six event sources at one function in a `LocalCloud`: an S3
 bucket's upload notification, an SQS queue and a DynamoDB stream (each read by an event source
-mapping), an EventBridge rule, a schedule, and an HTTP API route. Each `Triggers.fire_*` method
-does what a real client does (an upload, a message, an item write, PutEvents, the clock reaching
-the schedule, an HTTP request), times the caller, waits until the cloud is quiet, and returns a
-`Firing`: what the caller got back and every invocation that ran (retries included).
+mapping), an EventBridge rule, an EventBridge Scheduler schedule (with its execution role), and
+an HTTP API (quick create: `create_api(Target=...)`). It can adopt an HTTP API and a schedule
+made beforehand with the same calls (`api_id=`, `schedule_name=`), which is how lesson 01 shows
+those calls. Each `Triggers.fire_*` method does what a real client does (an upload, a message,
+an item write, PutEvents, the clock reaching the schedule, an HTTP request), times the caller,
+waits until the cloud is quiet, and returns a `Firing`: what the caller got back and every
+invocation that ran (retries included).
 
 `caller_timeline` draws who waited for whom; `RawEvents` shows whole events, collapsed in
 Jupyter and trimmed as text; `shape` and `value_at` describe an event without printing it all.
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from lambdalab.cloud.local_cloud import LocalCloud
 
 SOURCES = ("s3", "sqs", "dynamodb", "eventbridge", "schedule", "http")
-_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")  # fits bucket, queue, table and rule names
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")  # fits every name it makes (buckets: 63 chars)
 _PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
 ABSENT = "(not in this event)"
@@ -60,11 +63,20 @@ FACTS: dict[str, SourceFacts] = {
     "eventbridge": SourceFacts("EventBridge event", "push, asynchronous",
                                "function policy: events.amazonaws.com may invoke",
                                ("source", "detail-type", "detail")),
-    "schedule": SourceFacts("Schedule", "push, asynchronous", "function policy: events.amazonaws.com may invoke",
-                            ("source", "detail-type", "resources[0]", "time")),
-    "http": SourceFacts("HTTP request", "push, synchronous", "function policy: apigateway.amazonaws.com may invoke",
+    # Scheduler sends the target's Input and nothing else: these paths are the Input of SCHEDULE_INPUT.
+    "schedule": SourceFacts("Scheduler schedule", "push, asynchronous",
+                            "schedule's execution role (RoleArn): scheduler.amazonaws.com may assume it, "
+                            "it may lambda:InvokeFunction",
+                            ("job", "schedule_arn", "scheduled_time")),
+    "http": SourceFacts("HTTP request", "push, synchronous",
+                        "function policy: apigateway.amazonaws.com may invoke, for this API's SourceArn",
                         ("routeKey", "requestContext.http.method", "rawPath", "rawQueryString", "body")),
 }
+
+# What the course's schedules send: Scheduler replaces the <aws.scheduler.*> context attributes
+# at each firing, so the function learns which schedule fired and for which time.
+SCHEDULE_INPUT: dict[str, str] = {"job": "tidy-up", "schedule_arn": "<aws.scheduler.schedule-arn>",
+                                  "scheduled_time": "<aws.scheduler.scheduled-time>"}
 
 
 # --- looking at events ----------------------------------------------------------------------------
@@ -181,11 +193,13 @@ class Triggers:
 
     def __init__(self, cloud: "LocalCloud", function: str, *, prefix: str | None = None,
                  event_source: str = "shop.orders", schedule: str = "rate(5 minutes)",
-                 sqs_max_receives: int = 3, stream_retries: int | None = None, settle_s: float = 30.0):
+                 schedule_input: dict[str, Any] | None = None, api_id: str | None = None,
+                 schedule_name: str | None = None, sqs_max_receives: int = 3, stream_retries: int | None = None,
+                 settle_s: float = 30.0):
         prefix = prefix or function.lower()
         if not _PREFIX.match(prefix):
             raise ValueError(f"prefix {prefix!r} must be 3-42 lowercase letters, digits or hyphens "
-                             "(it names a bucket, a queue, a table and rules)")
+                             "(it names a bucket, queues, a table, a rule, a schedule, its role and an API)")
         if sqs_max_receives < 1:
             raise ValueError(f"sqs_max_receives must be at least 1, got {sqs_max_receives}")
         if stream_retries is not None and stream_retries < 0:
@@ -199,11 +213,19 @@ class Triggers:
             self.function_arn = lam.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
         except lam.exceptions.ResourceNotFoundException:
             raise ValueError(f"function {function!r} does not exist in this cloud; deploy it first") from None
+        # Look up what to adopt before creating anything, so a wrong name leaves nothing half-wired.
+        if schedule_name is not None:
+            self._adopt_schedule(schedule_name)
+        if api_id is not None:
+            self._adopt_http(api_id)
         self._wire_s3(lam)
         self._wire_sqs(lam, sqs_max_receives)
         self._wire_dynamodb(lam, stream_retries)
         self._wire_events(lam)
-        self._wire_http(lam)
+        if schedule_name is None:
+            self._wire_schedule(SCHEDULE_INPUT if schedule_input is None else schedule_input)
+        if api_id is None:
+            self._wire_http(lam)
 
     # -- wiring --------------------------------------------------------------------------------
     def _allow(self, lam: Any, principal: str, source_arn: str, sid: str) -> None:
@@ -252,18 +274,52 @@ class Triggers:
         rule_arn = events.put_rule(Name=self.rule, EventPattern=json.dumps({"source": [self.event_source]}))["RuleArn"]
         self._allow(lam, "events.amazonaws.com", rule_arn, "events")
         events.put_targets(Rule=self.rule, Targets=[{"Id": "function", "Arn": self.function_arn}])
-        self.schedule_rule = f"{self.prefix}-schedule"
-        self.schedule_arn = events.put_rule(Name=self.schedule_rule, ScheduleExpression=self.schedule)["RuleArn"]
-        self._allow(lam, "events.amazonaws.com", self.schedule_arn, "schedule")
-        events.put_targets(Rule=self.schedule_rule, Targets=[{"Id": "function", "Arn": self.function_arn}])
+
+    def _wire_schedule(self, payload: dict[str, Any]) -> None:
+        """A Scheduler schedule: it invokes with its execution role, not through the function's policy."""
+        iam = self.cloud.client("iam")
+        role = f"{self.prefix}-scheduler"
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "scheduler.amazonaws.com"}}]}
+        role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role, PolicyName=f"invoke-{self.function}", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                    "Resource": self.function_arn}]}))
+        self.schedule_name = f"{self.prefix}-schedule"
+        self.schedule_arn = self.cloud.client("scheduler").create_schedule(
+            Name=self.schedule_name, ScheduleExpression=self.schedule, FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": self.function_arn, "RoleArn": role_arn, "Input": json.dumps(payload)})["ScheduleArn"]
+
+    def _adopt_schedule(self, name: str) -> None:
+        sch = self.cloud.client("scheduler")
+        try:
+            found = sch.get_schedule(Name=name)
+        except sch.exceptions.ResourceNotFoundException:
+            raise ValueError(f"there is no schedule {name!r} in the default group; create it first") from None
+        if found["Target"]["Arn"] != self.function_arn:
+            raise ValueError(f"schedule {name!r} targets {found['Target']['Arn']}, not {self.function}")
+        self.schedule_name, self.schedule_arn = name, found["Arn"]
+        self.schedule = found["ScheduleExpression"]
 
     def _wire_http(self, lam: Any) -> None:
-        api = self.cloud.http
-        self.route = f"ANY /{self.prefix}/{{proxy+}}"
-        api.add_route(self.route, self.function)
+        """Quick create: an HTTP API whose $default route and stage send every request to the function."""
+        api = self.cloud.client("apigatewayv2").create_api(Name=f"{self.prefix}-api", ProtocolType="HTTP",
+                                                           Target=self.function_arn)
         self._allow(lam, "apigateway.amazonaws.com",
-                    f"arn:aws:execute-api:{self.cloud.region}:{self.cloud.account_id}:{api.api_id}/*/*", "http")
-        self.base_url = f"{api.url}/{self.prefix}"
+                    f"arn:aws:execute-api:{self.cloud.region}:{self.cloud.account_id}:{api['ApiId']}/*/$default",
+                    "http")
+        self.api_id, self.base_url = api["ApiId"], api["ApiEndpoint"]
+
+    def _adopt_http(self, api_id: str) -> None:
+        gw = self.cloud.client("apigatewayv2")
+        try:
+            api = gw.get_api(ApiId=api_id)
+        except gw.exceptions.NotFoundException:
+            raise ValueError(f"there is no HTTP API {api_id!r}; create it first") from None
+        uris = [i.get("IntegrationUri", "") for i in gw.get_integrations(ApiId=api_id)["Items"]]
+        if not any(self.function_arn in uri for uri in uris):
+            raise ValueError(f"HTTP API {api_id!r} has no integration with {self.function}")
+        self.api_id, self.base_url = api_id, api["ApiEndpoint"]
 
     def wiring(self) -> list[dict[str, str]]:
         """What `connect` made: one row per source, for a Table."""
@@ -272,8 +328,8 @@ class Triggers:
             "sqs": (f"queue {self.prefix}-queue", "CreateEventSourceMapping (BatchSize 10)"),
             "dynamodb": (f"table {self.table} (stream NEW_AND_OLD_IMAGES)", "CreateEventSourceMapping (LATEST)"),
             "eventbridge": (f"rule {self.rule}", f'PutRule {{"source": ["{self.event_source}"]}} + PutTargets'),
-            "schedule": (f"rule {self.schedule_rule}", f"PutRule {self.schedule} + PutTargets"),
-            "http": (f"route {self.route}", f"HTTP API route at {self.base_url}/…"),
+            "schedule": (f"schedule {self.schedule_name}", f"CreateSchedule {self.schedule}, Target Input + RoleArn"),
+            "http": (f"HTTP API {self.api_id}", f"CreateApi (quick create, Target), $default route at {self.base_url}"),
         }
         return [{"source": FACTS[s].label, "resource": made[s][0], "wired with": made[s][1],
                  "how Lambda is invoked": FACTS[s].style, "permission it needs": FACTS[s].permission}
@@ -358,13 +414,13 @@ class Triggers:
         clock = self.cloud.events.clock
         due = next((s["next"] for s in clock.schedules() if s["rule_arn"] == self.schedule_arn), None)
         if due is None:
-            raise RuntimeError(f"the clock does not know the schedule {self.schedule_rule!r}")
+            raise RuntimeError(f"the clock does not know the schedule {self.schedule_name!r}")
         step = due - clock.now
 
         def call() -> str:
             firings = clock.advance(step)
             ours = [f for f in firings if f.rule_arn == self.schedule_arn]
-            return f"{len(ours)} scheduled event at {due:%H:%M} UTC"
+            return f"{len(ours)} schedule firing at {due:%H:%M} UTC"
 
         return self._fire("schedule", f"clock.advance({step.total_seconds() / 60:g} min)", call)
 
@@ -384,7 +440,7 @@ class Triggers:
             self._reply = (status, text)
             return f"HTTP {status} {_brief(text, 70)}"
 
-        return self._fire("http", f"{method} /{self.prefix}/{path.lstrip('/')}", call)
+        return self._fire("http", f"{method} /{path.lstrip('/')}", call)
 
     def fire(self, source: str) -> Firing:
         """Fire one source with its default payload."""
@@ -399,7 +455,8 @@ class Triggers:
 
 
 def connect(cloud: "LocalCloud", function: str, **options: Any) -> Triggers:
-    """Aim S3, SQS, DynamoDB Streams, EventBridge, a schedule and HTTP at `function` (see `Triggers`)."""
+    """Aim S3, SQS, DynamoDB Streams, EventBridge, a Scheduler schedule and an HTTP API at `function`
+    (see `Triggers`; `api_id=` and `schedule_name=` adopt ones already made)."""
     return Triggers(cloud, function, **options)
 
 
@@ -535,5 +592,6 @@ def invoke_api(cloud: "LocalCloud", function: str, event: Any, invocation_type: 
                   answer, sorted(new, key=lambda r: r.started_at), (response["StatusCode"], payload))
 
 
-__all__ = ["ABSENT", "FACTS", "SOURCES", "Firing", "RawEvents", "SourceFacts", "Triggers", "caller_timeline",
-           "connect", "invoke_api", "key_field_rows", "result_rows", "shape", "shape_rows", "value_at"]
+__all__ = ["ABSENT", "FACTS", "SCHEDULE_INPUT", "SOURCES", "Firing", "RawEvents", "SourceFacts", "Triggers",
+           "caller_timeline", "connect", "invoke_api", "key_field_rows", "result_rows", "shape", "shape_rows",
+           "value_at"]

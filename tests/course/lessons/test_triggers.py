@@ -1,8 +1,16 @@
-"""Lesson 01's trigger wiring: six real sources reach one handler, timed from the caller's side."""
+"""Lesson 01's trigger wiring: six real sources reach one handler, timed from the caller's side.
+
+AWS: a Scheduler schedule invokes Lambda with an execution role trusted by scheduler.amazonaws.com
+and sends the target's Input (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
+https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html); an HTTP API
+made by quick create routes everything ($default) to its target, once the function's policy lets
+apigateway.amazonaws.com invoke it (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop.html).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,8 +18,19 @@ import matplotlib
 import pytest
 
 from lambdalab.cloud.local_cloud import LocalCloud
-from lambdalab.course.lessons.triggers import (ABSENT, SOURCES, RawEvents, caller_timeline, connect, invoke_api, key_field_rows,
-                                shape, shape_rows, value_at)
+from lambdalab.course.lessons.triggers import (
+    ABSENT,
+    SCHEDULE_INPUT,
+    SOURCES,
+    RawEvents,
+    caller_timeline,
+    connect,
+    invoke_api,
+    key_field_rows,
+    shape,
+    shape_rows,
+    value_at,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "events"))
 from contract import contract_problems, sample  # noqa: E402  (tests/events/contract.py)
@@ -20,8 +39,8 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "solutions" / "lesson01"
-CONTRACT = {"s3": "s3-put", "sqs": "sqs", "dynamodb": "dynamodb", "eventbridge": "eventbridge",
-            "schedule": "schedule", "http": "apigateway-v2"}
+# Scheduler has no sample: it sends exactly the target's Input (checked on its own below).
+CONTRACT = {"s3": "s3-put", "sqs": "sqs", "dynamodb": "dynamodb", "eventbridge": "eventbridge", "http": "apigateway-v2"}
 
 
 # --- looking at events (no cloud) -------------------------------------------------------------
@@ -80,15 +99,22 @@ def test_every_source_reaches_the_handler_once_with_its_own_event(fired):
     for source, firing in firings.items():
         [inv] = firing.invocations
         assert inv.ok, inv.error
-        assert contract_problems(CONTRACT[source], inv.event, sample(CONTRACT[source])) == [], source
+        if source in CONTRACT:
+            assert contract_problems(CONTRACT[source], inv.event, sample(CONTRACT[source])) == [], source
         assert ABSENT not in [v for k, v in firing.key_fields().items() if k != "body"], source
     assert value_at(firings["s3"].event, "Records[0].s3.object.key") == "uploads/cat+photo+1.jpg"
     assert value_at(firings["s3"].event, "Records[0].s3.bucket.name") == triggers.bucket
     assert value_at(firings["sqs"].event, "Records[0].eventSourceARN") == triggers.queue_arn
     assert value_at(firings["dynamodb"].event, "Records[0].eventSourceARN") == triggers.stream_arn
     assert firings["eventbridge"].event["source"] == "shop.orders"
-    assert firings["schedule"].event["resources"] == [triggers.schedule_arn]
-    assert firings["http"].event["rawPath"] == "/inspector/orders/42"
+    # The schedule's Input, its context attributes filled in, and nothing else (no EventBridge envelope).
+    schedule_event = firings["schedule"].event
+    assert set(schedule_event) == set(SCHEDULE_INPUT) and schedule_event["job"] == "tidy-up"
+    assert schedule_event["schedule_arn"] == triggers.schedule_arn
+    assert triggers.schedule_arn.endswith(":schedule/default/inspector-schedule")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", schedule_event["scheduled_time"])
+    assert firings["http"].event["rawPath"] == "/orders/42"
+    assert firings["http"].event["routeKey"] == "$default"  # quick create: one catch-all route
     assert firings["http"].event["queryStringParameters"] == {"expand": "items"}
     # The handler's own log line carries the same event it was given.
     [logged] = [line for line in firings["sqs"].invocations[0].log_lines if line.startswith("EVENT ")]
@@ -125,15 +151,58 @@ def test_tables_and_raw_events_describe_the_firings(fired):
     _, firings = fired
     rows = key_field_rows(firings.values())
     assert [r["source"] for r in rows if r["source"]] == [
-        "S3 upload", "SQS message", "DynamoDB change", "EventBridge event", "Schedule", "HTTP request"]
+        "S3 upload", "SQS message", "DynamoDB change", "EventBridge event", "Scheduler schedule", "HTTP request"]
     assert {"source": "", "where in the event": "Records[0].s3.object.key", "value": "uploads/cat+photo+1.jpg"} in rows
     shapes = {r["source"]: r for r in shape_rows(firings.values())}
     assert shapes["S3 upload"]["event shape"].startswith("{Records: [{eventVersion, eventSource,")
-    assert shapes["Schedule"]["invocation type"] == "Event" and shapes["HTTP request"]["bytes"] > 300
+    assert shapes["Scheduler schedule"]["invocation type"] == "Event" and shapes["HTTP request"]["bytes"] > 300
+    assert shapes["Scheduler schedule"]["event shape"] == "{job, schedule_arn, scheduled_time}"
     raw = RawEvents(firings.values(), max_lines=5)
     text = str(raw)
     assert text.count("── ") == 6 and "more lines" in text
     assert raw._repr_html_().count("<details>") == 6
+
+
+def test_the_schedule_invokes_through_its_own_execution_role(cloud, fired):
+    triggers, _ = fired
+    target = cloud.client("scheduler").get_schedule(Name=triggers.schedule_name)["Target"]
+    iam = cloud.client("iam")
+    role = target["RoleArn"].split("/")[-1]
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "scheduler.amazonaws.com"}]
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    policy = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    assert policy["Statement"] == [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                    "Resource": triggers.function_arn}]
+    # Unlike the rule, the schedule needs no statement in the function's policy.
+    statements = json.loads(cloud.client("lambda").get_policy(FunctionName="inspector")["Policy"])["Statement"]
+    assert {s["Principal"]["Service"] for s in statements} == {
+        "s3.amazonaws.com", "events.amazonaws.com", "apigateway.amazonaws.com"}
+
+
+def test_connect_adopts_an_api_and_a_schedule_made_with_the_aws_calls(cloud):
+    """What lesson 01 does: create_api(Target=...) and create_schedule(...) first, then connect."""
+    arn = cloud.deploy("adopted", DEMO, "inspector.lambda_handler")["FunctionArn"]
+    api = cloud.client("apigatewayv2").create_api(Name="mine", ProtocolType="HTTP", Target=arn)
+    cloud.client("lambda").add_permission(
+        FunctionName="adopted", StatementId="api", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{cloud.region}:{cloud.account_id}:{api['ApiId']}/*/$default")
+    sch = cloud.client("scheduler")
+    sch.create_schedule(Name="mine", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
+                        Target={"Arn": arn, "RoleArn": cloud.default_role(), "Input": '{"hello": "schedule"}'})
+    triggers = connect(cloud, "adopted", api_id=api["ApiId"], schedule_name="mine")
+    assert triggers.base_url == api["ApiEndpoint"] and (triggers.schedule, triggers.schedule_name) == ("rate(1 hour)", "mine")
+    assert triggers.fire_schedule().event == {"hello": "schedule"}
+    http = triggers.fire_http("GET", "x")
+    assert http.reply[0] == 200 and http.event["rawPath"] == "/x"
+    with pytest.raises(ValueError, match="no schedule 'nope'"):
+        connect(cloud, "adopted", prefix="adopt2", api_id=api["ApiId"], schedule_name="nope")
+    with pytest.raises(ValueError, match="no HTTP API 'nope'"):
+        connect(cloud, "adopted", prefix="adopt3", schedule_name="mine", api_id="nope")
+    with pytest.raises(ValueError, match="targets .*adopted, not inspector"):
+        connect(cloud, "inspector", prefix="adopt4", schedule_name="mine")
 
 
 def test_invoke_api_sync_waits_and_async_retries(cloud):
