@@ -24,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 from PIL import Image, ImageOps
 from tqdm import tqdm

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.events import generate, options
 from lambdalab.events.dynamodb import DYNAMODB_EVENT_NAMES, STREAM_VIEW_TYPES

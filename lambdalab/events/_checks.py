@@ -10,8 +10,9 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab._util.timefmt import as_utc
 

@@ -12,9 +12,10 @@ import base64
 import secrets
 import string
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from lambdalab._util.timefmt import epoch_ms, utc_now

@@ -12,9 +12,10 @@ import base64
 import math
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab._util.timefmt import utc_now
 from lambdalab.events._checks import JSON, check_account, check_region, event_time, next_sequence_number, require

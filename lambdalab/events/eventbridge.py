@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from lambdalab._util.timefmt import iso_seconds
 from lambdalab.events._checks import JSON, check_account, check_region, event_time, json_text, require

@@ -30,8 +30,8 @@ from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
 from lambdalab.runtime.imports import WORKER_FLAGS, merged_layers, python_tag, runtime_site, worker_path
 from lambdalab.runtime.processes import peak_kb
-from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
+from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 
 if TYPE_CHECKING:
     from lambdalab.runtime.snapstart import SnapshotTemplate

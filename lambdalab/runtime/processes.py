@@ -6,8 +6,8 @@ is frozen (state ``T``). Both read Linux's ``/proc``, and fall back to psutil el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["peak_kb", "process_state"]
 

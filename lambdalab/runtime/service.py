@@ -18,20 +18,24 @@ import time
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.xray import new_trace_header
-from lambdalab.runtime.asynchronous import (MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig,
-                                            FunctionQueue)
+from lambdalab.runtime.asynchronous import MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig, FunctionQueue
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuController
 from lambdalab.runtime.environment import ExecutionEnvironment, lambda_environment
+from lambdalab.runtime.errors import (
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    TooManyRequestsException,
+)
 from lambdalab.runtime.imports import WORKER_FLAGS
-from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
-                     ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.records import Invocation, billed_ms, fill_result, log_lines
 from lambdalab.runtime.runtime_api import NextInvocation
 from lambdalab.runtime.snapstart import SnapshotTemplate

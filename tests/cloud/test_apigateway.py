@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from contract import contract_problems
 
 from lambdalab.cloud import apigateway
-from contract import contract_problems
 from lambdalab.cloud.apigateway import HttpApi
 from lambdalab.cloud.apigateway_proxy import Malformed, parse_route, response_v1, response_v2
 from lambdalab.cloud.local_cloud import LocalCloud

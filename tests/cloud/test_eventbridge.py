@@ -11,14 +11,26 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
-
 from contract import contract_problems, sample
-from lambdalab.cloud.local_cloud import LocalCloud
+
 from lambdalab.cloud.eventbridge.delivery import EventBridgeDelivery
 from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, compile_pattern, matches
-from lambdalab.cloud.eventbridge.targets import aws_event, json_path, lambda_function_name, render_template, target_input
-from lambdalab.cloud.eventbridge.schedules import (Clock, CronSchedule, ScheduledRule, ScheduleExpressionError, fire_times,
-                                 parse_schedule)
+from lambdalab.cloud.eventbridge.schedules import (
+    Clock,
+    CronSchedule,
+    ScheduledRule,
+    ScheduleExpressionError,
+    fire_times,
+    parse_schedule,
+)
+from lambdalab.cloud.eventbridge.targets import (
+    aws_event,
+    json_path,
+    lambda_function_name,
+    render_template,
+    target_input,
+)
+from lambdalab.cloud.local_cloud import LocalCloud
 
 UTC = timezone.utc
 

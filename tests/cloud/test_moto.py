@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 from botocore.config import Config
-
-from lambdalab.cloud.local_cloud import LocalCloud
 from contract import contract_problems, sample
 
+from lambdalab.cloud.local_cloud import LocalCloud
 
 ECHO = '''
 import json, os

@@ -18,8 +18,18 @@ import psutil
 import psycopg
 import pytest
 
-from lambdalab.cloud.postgres import (INSTALL_PGBOUNCER, SERVICE_USER, LocalPostgres, PgBouncer, PgBouncerNotFound,
-                                      PostgresError, _ensure_readable_by, find_pgbouncer, postgres_bin, service_account)
+from lambdalab.cloud.postgres import (
+    INSTALL_PGBOUNCER,
+    SERVICE_USER,
+    LocalPostgres,
+    PgBouncer,
+    PgBouncerNotFound,
+    PostgresError,
+    _ensure_readable_by,
+    find_pgbouncer,
+    postgres_bin,
+    service_account,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX = 20

@@ -16,8 +16,7 @@ import pytest
 
 from lambdalab.cli import check as check_cli
 from lambdalab.cli import labs as labs_cli
-from lambdalab.course import checks
-from lambdalab.course import labs
+from lambdalab.course import checks, labs
 from lambdalab.course.checks import CheckReport, CheckResult, UnknownLabError
 from lambdalab.course.labs import Block, LabsError
 

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from lambdalab.course import plots  # noqa: E402
-from lambdalab.runtime.config import FunctionConfig  # noqa: E402
 from lambdalab.course.plots import Span  # noqa: E402
+from lambdalab.runtime.config import FunctionConfig  # noqa: E402
 from lambdalab.runtime.records import Invocation  # noqa: E402
 from lambdalab.runtime.service import LocalRuntime  # noqa: E402
 

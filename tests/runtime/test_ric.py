@@ -19,16 +19,15 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import pytest

@@ -16,10 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from lambdalab.runtime.processes import process_state
-from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
-                              ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.errors import (
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    TooManyRequestsException,
+)
+from lambdalab.runtime.processes import process_state
 from lambdalab.runtime.records import Report
 from lambdalab.runtime.service import LocalRuntime
 

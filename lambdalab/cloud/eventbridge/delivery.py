@@ -21,9 +21,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, cached_pattern
 from lambdalab.cloud.eventbridge.schedules import Clock, ScheduledRule

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdalab.course.iampolicy import Finding, lint, statements, string_list
 from lambdalab.course.labs import load_module
-
 
 # --- grants -------------------------------------------------------------------------------------
 

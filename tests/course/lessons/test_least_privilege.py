@@ -4,16 +4,17 @@ enforcement (the thumbnail stage, probes, audits)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.iampolicy import Finding, lint
 from lambdalab.course.lessons import least_privilege, thumbnails
-from lambdalab.course.paths import package
 from lambdalab.course.lessons.least_privilege import Grant, ThumbnailStage
+from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT, REGION = "123456789012", "us-east-1"

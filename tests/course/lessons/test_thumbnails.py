@@ -20,20 +20,21 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote_plus
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.lessons import thumbnails
+from lambdalab.course.paths import package
 from lambdalab.events.s3 import s3_put_event
 from lambdalab.runtime.records import Invocation
-from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 SOLUTION = ROOT / "solutions" / "thumbnail"
