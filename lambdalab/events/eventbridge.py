@@ -54,6 +54,7 @@ def eventbridge_event(source: str = "com.example.app", detail_type: str = "Examp
 def schedule_event(rule: str = "my-schedule", *, region: str = REGION, account: str = ACCOUNT_ID,
                    time: datetime | None = None) -> JSON:
     """What a schedule rule (rate/cron, default bus) sends: source aws.events, the rule ARN, detail {}."""
-    require(isinstance(rule, str) and bool(_RULE.match(rule)), f"rule {rule!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    require(isinstance(rule, str) and bool(_RULE.match(rule)),
+            f"rule {rule!r} must be 1-64 letters, digits, '.', '-' or '_'")
     return eventbridge_event("aws.events", "Scheduled Event", {}, region=region, account=account, time=time,
                              resources=[f"arn:aws:events:{region}:{account}:rule/{rule}"])

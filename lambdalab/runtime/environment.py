@@ -2,10 +2,10 @@
 
 The environment owns the worker (spawned as `python -m awslambdaric module.function`, or the
 project's own `lambdalab.runtime.ric` where awslambdaric is absent), its Runtime API server,
-its sandbox (`lambdalab.runtime.sandbox`: /tmp, /var/task, user), its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
-(SIGSTOP) while idle, thaw, a reset after a crash or timeout (a new worker in the same sandbox, as Lambda
-keeps /tmp), and destruction. It runs one invocation at a time; choosing which
-environment serves a request is the runtime's job.
+its sandbox (`lambdalab.runtime.sandbox`: /tmp, /var/task, user), its CPU limit, its log pipe,
+and its lifecycle: init, invoke, freeze (SIGSTOP) while idle, thaw, a reset after a crash or
+timeout (a new worker in the same sandbox, as Lambda keeps /tmp), and destruction. It runs one
+invocation at a time; choosing which environment serves a request is the runtime's job.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ def process_state(pid: int) -> str:
     except OSError:
         import psutil
         try:
-            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(psutil.Process(pid).status(), "?")
+            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(
+                psutil.Process(pid).status(), "?")
         except psutil.Error:
             return ""
 

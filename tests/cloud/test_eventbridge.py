@@ -479,8 +479,10 @@ def test_matching_event_fires_the_target_and_a_non_matching_one_does_not(cloud, 
         {"Source": "shop.orders", "DetailType": "OrderPlaced",
          "Detail": json.dumps({"total": 150, "items": [{"sku": "B2"}, {"sku": "A1"}]}),
          "Resources": ["arn:aws:shop:::order/1"]},
-        {"Source": "shop.orders", "DetailType": "OrderPlaced", "Detail": json.dumps({"total": 50, "items": [{"sku": "A1"}]})},
-        {"Source": "shop.returns", "DetailType": "OrderPlaced", "Detail": json.dumps({"total": 500, "items": [{"sku": "A1"}]})},
+        {"Source": "shop.orders", "DetailType": "OrderPlaced",
+         "Detail": json.dumps({"total": 50, "items": [{"sku": "A1"}]})},
+        {"Source": "shop.returns", "DetailType": "OrderPlaced",
+         "Detail": json.dumps({"total": 500, "items": [{"sku": "A1"}]})},
     ]
     response = eb.put_events(Entries=entries)
     assert response["FailedEntryCount"] == 0

@@ -200,7 +200,7 @@ class EventBridgeDelivery:
 
         found = []
         for account_id in list(events_backends.keys()):
-            for region, backend in list(events_backends[account_id].items()):
+            for _region, backend in list(events_backends[account_id].items()):
                 for bus in list(backend.event_buses.values()):
                     for rule in list(bus.rules.values()):
                         if rule.scheduled_expression:

@@ -59,7 +59,7 @@ def _get_handler(handler: str):
             FaultException.IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {str(e)}"
         )
     except SyntaxError as e:
-        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]  # noqa: UP031 - as awslambdaric writes it
         raise FaultException(
             FaultException.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {str(e)}", trace
         )
