@@ -75,7 +75,7 @@ def warm_invokes(n: int, client: str = "awslambdaric") -> list[float]:
 def init_durations(handler: str, n: int, client: str = "awslambdaric") -> list[float]:
     samples = []
     with LocalRuntime(idle_timeout_s=3600, client=client) as rt:
-        for i in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
+        for _ in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
             rt.deploy(FunctionConfig(name="cold", code_dir=HANDLERS, handler=handler, memory_mb=1769))
             inv = rt.invoke("cold", {})
             assert inv.ok and inv.cold, inv.error
@@ -88,7 +88,7 @@ def restore_durations(handler: str, n: int) -> list[float]:
     samples = []
     with LocalRuntime(idle_timeout_s=3600) as rt:
         rt.deploy(FunctionConfig(name="snap", code_dir=HANDLERS, handler=handler, memory_mb=1769, snap_start=True))
-        for i in tqdm(range(n), desc=f"restores {handler}", leave=False):
+        for _ in tqdm(range(n), desc=f"restores {handler}", leave=False):
             inv = rt.invoke("snap", {})
             assert inv.ok and inv.cold and inv.restore_ms is not None, inv.error
             samples.append(inv.restore_ms)
@@ -105,7 +105,8 @@ def fresh_python(code: str, n: int) -> list[float]:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     for _ in range(n):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", f"{code}\nprint('ready', flush=True)\nimport sys; sys.stdin.read()"],
+        proc = subprocess.Popen([sys.executable, "-c",
+                                 f"{code}\nprint('ready', flush=True)\nimport sys; sys.stdin.read()"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         proc.stdout.readline()
         samples.append((time.perf_counter() - t0) * 1000)
@@ -115,7 +116,8 @@ def fresh_python(code: str, n: int) -> list[float]:
 
 
 def main() -> None:
-    print(f"Python {sys.version.split()[0]} on {os.cpu_count()} cores; {WARM_CALLS} warm calls, {COLD_STARTS} cold starts")
+    print(f"Python {sys.version.split()[0]} on {os.cpu_count()} cores; "
+          f"{WARM_CALLS} warm calls, {COLD_STARTS} cold starts")
     pipe = pipe_round_trips(WARM_CALLS)
     direct = direct_calls(WARM_CALLS)
     warm = warm_invokes(WARM_CALLS)
@@ -131,7 +133,8 @@ def main() -> None:
         ("fresh `python -c` importing awslambdaric", fresh_python(
             "import awslambdaric.__main__, awslambdaric.bootstrap, awslambdaric.lambda_runtime_client", COLD_STARTS)),
         ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
-        ("Init Duration: no-op, lambdalab.runtime.ric client", init_durations("noop.handler", COLD_STARTS, "bootstrap")),
+        ("Init Duration: no-op, lambdalab.runtime.ric client",
+         init_durations("noop.handler", COLD_STARTS, "bootstrap")),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
         ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
         ("Restore Duration: boto3 + S3 client (snap_start)", restore_durations("boto_init.handler", COLD_STARTS)),
@@ -139,8 +142,13 @@ def main() -> None:
     print_table("Cold start: Init Duration beside a fresh interpreter doing the same imports",
                 rows, baseline="fresh `python -c pass` (spawn to ready)")
     d = dict(rows)
-    print(f"runtime overhead at p50: no-op {st.median(d['Init Duration: no-op handler']) - st.median(d['fresh `python -c pass` (spawn to ready)']):+.1f} ms, "
-          f"boto3 {st.median(d['Init Duration: boto3 + S3 client at init']) - st.median(d['fresh `python -c` boto3 + S3 client']):+.1f} ms "
+    spawn = st.median(d["fresh `python -c pass` (spawn to ready)"])
+    ric_imports = st.median(d["fresh `python -c` importing awslambdaric"])
+    noop_init = st.median(d["Init Duration: no-op handler"])
+    boto_fresh = st.median(d["fresh `python -c` boto3 + S3 client"])
+    boto_init = st.median(d["Init Duration: boto3 + S3 client at init"])
+    print(f"runtime overhead at p50: no-op {noop_init - spawn:+.1f} ms, "
+          f"boto3 {boto_init - boto_fresh:+.1f} ms "
           f"(target <= 25 ms); warm p50 {st.median(warm):.3f} ms (target <= 1 ms)")
-    print(f"of which awslambdaric's own imports: {st.median(d['fresh `python -c` importing awslambdaric']) - st.median(d['fresh `python -c pass` (spawn to ready)']):+.1f} ms; "
-          f"lambdalab's own part (setpriv, Runtime API handshake): {st.median(d['Init Duration: no-op handler']) - st.median(d['fresh `python -c` importing awslambdaric']):+.1f} ms")
+    print(f"of which awslambdaric's own imports: {ric_imports - spawn:+.1f} ms; "
+          f"lambdalab's own part (setpriv, Runtime API handshake): {noop_init - ric_imports:+.1f} ms")

@@ -24,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 from PIL import Image, ImageOps
 from tqdm import tqdm
@@ -171,7 +171,8 @@ def handler_at_128_mb(data: bytes, uploads: int = 4) -> list:
         fn = cloud.deploy("thumbnails", package(SOLUTION), "handler.lambda_handler", memory=128, timeout=30,
                           env={"THUMBNAIL_BUCKET": "bench-thumbnails"})
         s3.put_bucket_notification_configuration(Bucket="bench-photos", NotificationConfiguration={
-            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn["FunctionArn"], "Events": ["s3:ObjectCreated:*"]}]})
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn["FunctionArn"],
+                                              "Events": ["s3:ObjectCreated:*"]}]})
         for i in tqdm(range(uploads), desc="uploads at 128 MB", leave=False):
             s3.put_object(Bucket="bench-photos", Key=f"DSC_{i:04d}.JPG", Body=data)
             cloud.settle(120)  # one at a time: the same warm environment serves them all
@@ -228,7 +229,8 @@ def main() -> None:
               f"(target <= 0.90x: {'met' if ratio <= 0.9 else 'NOT met'} on CPU time); "
               f"handler is {naive / handler:.1f}x faster than naive Pillow")
     else:
-        print(f"handler is {naive / handler:.1f}x faster than naive Pillow; sharp not measured ({message.splitlines()[0]})")
+        print(f"handler is {naive / handler:.1f}x faster than naive Pillow; "
+              f"sharp not measured ({message.splitlines()[0]})")
 
     invocations = handler_at_128_mb(data)
     failed = [inv for inv in invocations if not inv.ok]

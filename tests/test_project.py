@@ -238,11 +238,14 @@ def test_import_problems_names_private_names_and_internal_modules() -> None:
             "from lambdalab.runtime.cpu import vcpus_for\nimport lambdalab._util.stats\nimport json\n")
     assert import_problems(cell, "nb cell 1") == [
         "nb cell 1: imports the private name _time_unit from lambdalab.course.plots",
-        "nb cell 1: imports from lambdalab.runtime.cpu, which is not public (public: " + ", ".join(PUBLIC_MODULES) + ")",
-        "nb cell 1: imports from lambdalab._util.stats, which is not public (public: " + ", ".join(PUBLIC_MODULES) + ")",
+        "nb cell 1: imports from lambdalab.runtime.cpu, which is not public "
+        "(public: " + ", ".join(PUBLIC_MODULES) + ")",
+        "nb cell 1: imports from lambdalab._util.stats, which is not public "
+        "(public: " + ", ".join(PUBLIC_MODULES) + ")",
     ]
     assert import_problems("from lambdalab.cloud.local_cloud import LocalCloud\n", "nb") == []
-    assert import_problems("from lambdalab import _util\n", "nb") == ["nb: imports the private name _util from lambdalab"]
+    assert import_problems("from lambdalab import _util\n", "nb") == [
+        "nb: imports the private name _util from lambdalab"]
 
 
 def test_notebooks_import_only_public_names_of_public_modules() -> None:

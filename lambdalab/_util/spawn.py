@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 

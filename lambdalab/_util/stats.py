@@ -7,7 +7,7 @@ default, "type 7"), so a learner who checks a number with numpy or pandas gets t
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def percentile(values: Iterable[float], q: float) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.events import generate, options
 from lambdalab.events.dynamodb import DYNAMODB_EVENT_NAMES, STREAM_VIEW_TYPES
@@ -80,7 +81,8 @@ def _add_source_parsers(sources: Any) -> None:
     p.add_argument("--source", help="event source (default com.example.app)")
     p.add_argument("--detail-type", dest="detail_type", help="detail-type (default ExampleEvent)")
     p.add_argument("--detail", type=_json_arg, help="detail, a JSON object (default {})")
-    p.add_argument("--resource", dest="resources", action="append", metavar="ARN", help="a resource ARN; repeat for more")
+    p.add_argument("--resource", dest="resources", action="append", metavar="ARN",
+                   help="a resource ARN; repeat for more")
     p.add_argument("--replay-name", dest="replay_name", help="archive replay name (replayed events only)")
     _common(p)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from lambdalab.cli import build, check, cloud, doctor, events, invoke, labs, lint_policy
 

@@ -27,9 +27,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lambdalab._util.xray import new_trace_header
@@ -53,7 +54,8 @@ KINDS = ("http", "rest")
 INTEGRATION_TIMEOUT_S = {"http": 30.0, "rest": 29.0}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # HTTP APIs pass these bodies as text and base64-encode everything else (a form post included).
-_TEXT_TYPES = re.compile(r"^(text/.*|application/(json|javascript|xml|yaml|x-yaml|graphql)|application/.*\+(json|xml))$")
+_TEXT_TYPES = re.compile(r"^(text/.*|application/(json|javascript|xml|yaml|x-yaml|graphql)"
+                         r"|application/.*\+(json|xml))$")
 
 # (status, body) API Gateway answers with, per kind of API. HTTP APIs report integration
 # failures as 500 {"message":"Internal Server Error"}; REST APIs as 502 for a function error
@@ -468,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815 - http.server's method names
 
 
 class _Server(ThreadingHTTPServer):

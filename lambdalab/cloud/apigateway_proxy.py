@@ -74,7 +74,8 @@ def parse_route(key: str, function: str, payload_version: str, kind: str = "http
     if not isinstance(function, str) or not function:
         raise ValueError(f"route {key!r}: function must be a function name")
     if payload_version not in PAYLOAD_VERSIONS:
-        raise ValueError(f"route {key!r}: payload version {payload_version!r} is not one of {', '.join(PAYLOAD_VERSIONS)}")
+        raise ValueError(f"route {key!r}: payload version {payload_version!r} "
+                         f"is not one of {', '.join(PAYLOAD_VERSIONS)}")
     if kind == "rest" and payload_version != "1.0":
         raise ValueError(f"route {key!r}: REST API proxy integrations use payload 1.0")
     if key == "$default":

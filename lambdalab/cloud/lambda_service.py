@@ -19,9 +19,10 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from lambdalab.cloud.loops import RecursionGuard
@@ -152,7 +153,8 @@ class LambdaService:
                         zf.extractall(partial)
                 except zipfile.BadZipFile:
                     raise LambdaApiError(400, "InvalidParameterValueException",
-                                         "Could not unzip uploaded file. Please check your file, then try to upload again.")
+                                         "Could not unzip uploaded file. "
+                                         "Please check your file, then try to upload again.") from None
                 partial.rename(target)
         return target
 
@@ -383,7 +385,8 @@ class LambdaService:
             return self.backend().get_function(name)
         except Exception:
             raise LambdaApiError(404, "ResourceNotFoundException",
-                                 f"Function not found: arn:aws:lambda:{self.region}:{self.account_id}:function:{name}") from None
+                                 "Function not found: "
+                                 f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}") from None
 
     # -- what the runtime asks of Lambda: credentials, logs, failed events ------------------
     def _credentials(self, config: FunctionConfig) -> dict[str, str]:
@@ -466,5 +469,6 @@ class LambdaService:
                 sqs_backends[account][region].send_message(arn.resource_id, body, message_attributes=attributes)
             elif arn.service == "sns":
                 from moto.sns.models import sns_backends
-                sns_attributes = {k: {"Type": v["DataType"], "Value": v["StringValue"]} for k, v in (attributes or {}).items()}
+                sns_attributes = {k: {"Type": v["DataType"], "Value": v["StringValue"]}
+                                  for k, v in (attributes or {}).items()}
                 sns_backends[account][region].publish(body, arn=destination, message_attributes=sns_attributes)

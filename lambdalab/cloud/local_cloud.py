@@ -30,8 +30,9 @@ import secrets
 import threading
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab.cloud import moto as moto_patches
 from lambdalab.cloud.http_endpoints import HttpEndpoints

@@ -123,8 +123,8 @@ class EventSourcePollers:
             if time.monotonic() - state.waiting_since < window:
                 return
         state.waiting_since = None
-        messages = sqs.backend(backend.account_id, backend.region_name).receive_message(queue.name, min(esm.batch_size, 10_000), 0,
-                                       queue.visibility_timeout, message_attribute_names=["All"])
+        messages = sqs.backend(backend.account_id, backend.region_name).receive_message(
+            queue.name, min(esm.batch_size, 10_000), 0, queue.visibility_timeout, message_attribute_names=["All"])
         if not messages:
             return
         with self._lock:
@@ -141,7 +141,8 @@ class EventSourcePollers:
                 return
             if not outcome.ok:
                 return  # the whole batch becomes visible again after the visibility timeout
-            done = _succeeded(messages, outcome.result, "ReportBatchItemFailures" in (esm.function_response_types or []))
+            done = _succeeded(messages, outcome.result,
+                              "ReportBatchItemFailures" in (esm.function_response_types or []))
             moto_sqs = sqs.backend(backend.account_id, backend.region_name)
             for message in done:
                 try:

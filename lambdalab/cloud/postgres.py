@@ -22,9 +22,10 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lambdalab._util import spawn
 from lambdalab.runtime.errors import LambdaLabError
@@ -418,7 +419,7 @@ class LocalPostgres(_Server):
         data = self.workdir / "data"
         try:
             self._initdb(bin_dir, data, account)
-            for attempt in range(3):  # another process may take our free port before we bind it
+            for _attempt in range(3):  # another process may take our free port before we bind it
                 self.port = _free_port()
                 if self._launch(bin_dir, data, account):
                     break
@@ -466,7 +467,8 @@ class LocalPostgres(_Server):
                 self._cleanup.proc = None
                 if "Address already in use" in _tail(self.log_path, 50):
                     return False
-                raise PostgresError(f"PostgreSQL exited with status {proc.returncode}; its log:\n{_tail(self.log_path)}")
+                raise PostgresError(f"PostgreSQL exited with status {proc.returncode}; its log:\n"
+                                    f"{_tail(self.log_path)}")
             try:
                 self.admin_connect(connect_timeout=2).close()
                 return True
@@ -612,7 +614,7 @@ class PgBouncer(_Server):
         self._cleanup.workdir = self.workdir
         self.log_path = self.workdir / "pgbouncer.log"
         try:
-            for attempt in range(3):  # another process may take our free port before we bind it
+            for _attempt in range(3):  # another process may take our free port before we bind it
                 self.port = _free_port()
                 config = self.workdir / "pgbouncer.ini"
                 _write_private(config, self._config(), account)
@@ -674,7 +676,7 @@ class PgBouncer(_Server):
     @property
     def dsn(self) -> str:
         """Where handlers connect through the pool, as the `app` role."""
-        self.pid
+        self.pid  # noqa: B018 - raises PostgresError when pgbouncer is not running
         return f"postgresql://{APP_USER}@127.0.0.1:{self.port}/{APP_DATABASE}"
 
     def admin_connect(self) -> "psycopg.Connection":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from lambdalab._util.logtext import entry_lines, log_text
 
@@ -42,7 +43,8 @@ class Table:
         lines = [self.title] if self.title else []
         lines.append("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
         lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(v.rjust(w) if v[:1].isdigit() else v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        lines += ["  ".join(v.rjust(w) if v[:1].isdigit() else v.ljust(w) for v, w in zip(row, widths))
+                  for row in cells]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

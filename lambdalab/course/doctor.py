@@ -36,7 +36,8 @@ def findings() -> list[Finding]:
         rows.append(Finding(package, version is not None, version or "missing: run `make setup`"))
     ric = _version("awslambdaric")
     rows.append(Finding("runtime interface client", True,
-                        f"awslambdaric {ric} (AWS's own)" if ric else "lambdalab.runtime.ric (awslambdaric has no wheel here)"))
+                        f"awslambdaric {ric} (AWS's own)" if ric
+                        else "lambdalab.runtime.ric (awslambdaric has no wheel here)"))
     cpu = CpuController(True)
     mechanism = cpu.mechanism
     cpu.close()

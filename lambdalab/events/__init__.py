@@ -10,8 +10,9 @@ package knows nothing of moto: the cloud hands it plain values.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from lambdalab.events._checks import JSON, require
 from lambdalab.events.apigateway import apigateway_v1_event, apigateway_v2_event

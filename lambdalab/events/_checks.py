@@ -10,8 +10,9 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab._util.timefmt import as_utc
 
@@ -47,7 +48,8 @@ def json_text(value: Any, name: str) -> str:
     """A body given as str stays as is; a dict or list becomes its JSON text."""
     if isinstance(value, str):
         return value
-    require(isinstance(value, (Mapping, list)), f"{name} must be a str, bytes, dict or list, got {type(value).__name__}")
+    require(isinstance(value, (Mapping, list)),
+            f"{name} must be a str, bytes, dict or list, got {type(value).__name__}")
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as e:

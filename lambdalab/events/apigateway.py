@@ -12,9 +12,10 @@ import base64
 import secrets
 import string
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from lambdalab._util.timefmt import epoch_ms, utc_now
@@ -49,7 +50,8 @@ def _pairs(value: str | Mapping[str, Any] | Iterable[tuple[str, str]] | None, na
     items = value.items() if isinstance(value, Mapping) else value
     pairs: list[tuple[str, str]] = []
     for item in items:
-        require(isinstance(item, tuple) and len(item) == 2, f"{name} must be a mapping or (name, value) pairs, got {item!r}")
+        require(isinstance(item, tuple) and len(item) == 2,
+                f"{name} must be a mapping or (name, value) pairs, got {item!r}")
         key, values = item
         require(isinstance(key, str) and key != "", f"{name}: names must be non-empty strings, got {key!r}")
         for v in values if isinstance(values, (list, tuple)) else [values]:
@@ -88,7 +90,8 @@ def _request(method: str, path: str, body: Any, headers: Any, query: Any, domain
     names = {k.lower() for k, _ in given}
     when = utc_now()
     defaults = [("Accept", "*/*"), ("Host", domain), ("User-Agent", "lambdalab"),
-                ("X-Amzn-Trace-Id", new_trace_header(when.timestamp(), parent=False, sampled=None)), ("X-Forwarded-For", "127.0.0.1"),
+                ("X-Amzn-Trace-Id", new_trace_header(when.timestamp(), parent=False, sampled=None)),
+                ("X-Forwarded-For", "127.0.0.1"),
                 ("X-Forwarded-Port", "443"), ("X-Forwarded-Proto", "https")]
     text, encoded = None, False
     if body is not None:

@@ -12,9 +12,10 @@ import base64
 import math
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab._util.timefmt import utc_now
 from lambdalab.events._checks import JSON, check_account, check_region, event_time, next_sequence_number, require
@@ -141,7 +142,8 @@ def dynamodb_record(table: str, event_name: str = "INSERT", *, keys: Mapping[str
     check_region(region)
     check_account(account)
     check_dynamodb_item("keys", keys)
-    require(len(keys) in (1, 2), f"keys must hold the partition key and optionally the sort key, got {len(keys)} attributes")
+    require(len(keys) in (1, 2),
+            f"keys must hold the partition key and optionally the sort key, got {len(keys)} attributes")
     require(event_name != "INSERT" or old_image is None, "an INSERT has no old image; drop old_image")
     require(event_name != "REMOVE" or new_image is None, "a REMOVE has no new image; drop new_image")
     has_new, has_old = event_name != "REMOVE", event_name != "INSERT"
@@ -151,7 +153,8 @@ def dynamodb_record(table: str, event_name: str = "INSERT", *, keys: Mapping[str
         if image is not None:
             check_dynamodb_item(label, image)
             wrong = [k for k in keys if image.get(k) != keys[k]]
-            require(not wrong, f"{label} must carry the key attributes with the same values as keys; differs on {wrong}")
+            require(not wrong,
+                    f"{label} must carry the key attributes with the same values as keys; differs on {wrong}")
     return stream_record(
         event_id=uuid.uuid4().hex, event_name=event_name, region=region,
         source_arn=f"arn:aws:dynamodb:{region}:{account}:table/{table}/stream/{_STREAM_LABEL}",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from lambdalab._util.timefmt import iso_seconds
 from lambdalab.events._checks import JSON, check_account, check_region, event_time, json_text, require
@@ -53,6 +54,7 @@ def eventbridge_event(source: str = "com.example.app", detail_type: str = "Examp
 def schedule_event(rule: str = "my-schedule", *, region: str = REGION, account: str = ACCOUNT_ID,
                    time: datetime | None = None) -> JSON:
     """What a schedule rule (rate/cron, default bus) sends: source aws.events, the rule ARN, detail {}."""
-    require(isinstance(rule, str) and bool(_RULE.match(rule)), f"rule {rule!r} must be 1-64 letters, digits, '.', '-' or '_'")
+    require(isinstance(rule, str) and bool(_RULE.match(rule)),
+            f"rule {rule!r} must be 1-64 letters, digits, '.', '-' or '_'")
     return eventbridge_event("aws.events", "Scheduled Event", {}, region=region, account=account, time=time,
                              resources=[f"arn:aws:events:{region}:{account}:rule/{rule}"])

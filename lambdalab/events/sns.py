@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab._util.timefmt import iso_millis
 from lambdalab.events._checks import JSON

@@ -13,8 +13,9 @@ import re
 import secrets
 import time as _time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from lambdalab.events._checks import JSON, check_account, check_region, json_text, next_sequence_number, require
 from lambdalab.runtime.config import ACCOUNT_ID, REGION

@@ -18,8 +18,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.timefmt import iso_millis
 from lambdalab.runtime.errors import InvalidParameterValueException, TooManyRequestsException

@@ -2,10 +2,10 @@
 
 The environment owns the worker (spawned as `python -m awslambdaric module.function`, or the
 project's own `lambdalab.runtime.ric` where awslambdaric is absent), its Runtime API server,
-its sandbox (`lambdalab.runtime.sandbox`: /tmp, /var/task, user), its CPU limit, its log pipe, and its lifecycle: init, invoke, freeze
-(SIGSTOP) while idle, thaw, a reset after a crash or timeout (a new worker in the same sandbox, as Lambda
-keeps /tmp), and destruction. It runs one invocation at a time; choosing which
-environment serves a request is the runtime's job.
+its sandbox (`lambdalab.runtime.sandbox`: /tmp, /var/task, user), its CPU limit, its log pipe,
+and its lifecycle: init, invoke, freeze (SIGSTOP) while idle, thaw, a reset after a crash or
+timeout (a new worker in the same sandbox, as Lambda keeps /tmp), and destruction. It runs one
+invocation at a time; choosing which environment serves a request is the runtime's job.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
 from lambdalab.runtime.imports import WORKER_FLAGS, merged_layers, python_tag, runtime_site, worker_path
 from lambdalab.runtime.processes import peak_kb
-from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
+from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 
 if TYPE_CHECKING:
     from lambdalab.runtime.snapstart import SnapshotTemplate

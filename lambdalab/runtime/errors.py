@@ -18,7 +18,8 @@ class ResourceNotFoundException(LambdaLabError, LookupError):
 class TooManyRequestsException(LambdaLabError):
     """A synchronous invoke found the function at its concurrency limit (Lambda's 429 Rate Exceeded)."""
 
-    def __init__(self, function_name: str, limit: int, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"):
+    def __init__(self, function_name: str, limit: int,
+                 reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"):
         self.function_name = function_name
         self.limit = limit
         self.reason = reason

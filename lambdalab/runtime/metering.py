@@ -10,8 +10,9 @@ ephemeral storage above 512 MB, and data transfer.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lambdalab.runtime.config import ARCHITECTURES
 from lambdalab.runtime.records import Invocation

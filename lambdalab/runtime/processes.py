@@ -6,8 +6,8 @@ is frozen (state ``T``). Both read Linux's ``/proc``, and fall back to psutil el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["peak_kb", "process_state"]
 
@@ -20,7 +20,8 @@ def process_state(pid: int) -> str:
     except OSError:
         import psutil
         try:
-            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(psutil.Process(pid).status(), "?")
+            return {"stopped": "T", "running": "R", "sleeping": "S", "zombie": "Z"}.get(
+                psutil.Process(pid).status(), "?")
         except psutil.Error:
             return ""
 

@@ -166,13 +166,15 @@ def fill_result(inv: Invocation, outcome: Outcome, timeout_s: float) -> None:
                  "errorType": "Sandbox.Timedout"}
     elif outcome.kind == "too_large":
         inv.status = "error"
-        error = {"errorMessage": f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+        error = {"errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                 f"({MAX_RESPONSE_BYTES} bytes).",
                  "errorType": "Function.ResponseSizeTooLarge"}
     else:
         try:
             error = json.loads(outcome.body)
         except ValueError:
-            error = {"errorMessage": outcome.body.decode("utf-8", "replace"), "errorType": outcome.error_type or "Runtime.Unknown"}
+            error = {"errorMessage": outcome.body.decode("utf-8", "replace"),
+                     "errorType": outcome.error_type or "Runtime.Unknown"}
         if not isinstance(error, dict):
             error = {"errorMessage": str(error), "errorType": outcome.error_type or "Runtime.Unknown"}
         if outcome.kind in ("exit", "init_error"):

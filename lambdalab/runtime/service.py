@@ -18,20 +18,24 @@ import time
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.xray import new_trace_header
-from lambdalab.runtime.asynchronous import (MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig,
-                                            FunctionQueue)
+from lambdalab.runtime.asynchronous import MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig, FunctionQueue
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuController
 from lambdalab.runtime.environment import ExecutionEnvironment, lambda_environment
+from lambdalab.runtime.errors import (
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    TooManyRequestsException,
+)
 from lambdalab.runtime.imports import WORKER_FLAGS
-from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
-                     ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.records import Invocation, billed_ms, fill_result, log_lines
 from lambdalab.runtime.runtime_api import NextInvocation
 from lambdalab.runtime.snapstart import SnapshotTemplate
@@ -121,9 +125,11 @@ class LocalRuntime:
                  on_async_failure: Callable[[FunctionConfig, dict], None] | None = None,
                  free_tier: bool = False):
         if client not in ("auto", "awslambdaric", "bootstrap"):
-            raise InvalidParameterValueException(f"client must be 'auto', 'awslambdaric' or 'bootstrap', not {client!r}")
+            raise InvalidParameterValueException(
+                f"client must be 'auto', 'awslambdaric' or 'bootstrap', not {client!r}")
         if client == "awslambdaric" and not _has_awslambdaric():
-            raise InvalidParameterValueException("client='awslambdaric' but awslambdaric is not installed (it has Linux wheels only)")
+            raise InvalidParameterValueException(
+                "client='awslambdaric' but awslambdaric is not installed (it has Linux wheels only)")
         if account_concurrency < 1:
             raise InvalidParameterValueException("account_concurrency must be >= 1")
         if len(async_retry_delays) != 2 or min(async_retry_delays) < 0:
@@ -324,7 +330,8 @@ class LocalRuntime:
         if invocation_type == "Event":
             return self.invoke_async(name, event, trace_header=trace_header)
         if invocation_type != "RequestResponse":
-            raise InvalidParameterValueException(f"invocation_type must be 'RequestResponse' or 'Event', not {invocation_type!r}")
+            raise InvalidParameterValueException(
+                f"invocation_type must be 'RequestResponse' or 'Event', not {invocation_type!r}")
         self._check_open()
         payload = _encode({} if event is None else event)
         if len(payload) > MAX_SYNC_PAYLOAD:
@@ -550,7 +557,7 @@ class LocalRuntime:
         with self._lock:
             stale: list[ExecutionEnvironment] = []
             for fn in fns:
-                stale += self._retire(fn, lambda env: env in fn.idle and (
+                stale += self._retire(fn, lambda env, fn=fn: env in fn.idle and (
                     not env.alive or (env.init_type == "on-demand" and now - env.last_used > self.idle_timeout_s)))
         self._destroy_later(stale)
 

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from lambdalab.runtime.ric.snapshot import CONTROL_ENV, recv_message, send_message
 

@@ -13,7 +13,6 @@ nothing; a guard like this one is the belt to wear with those braces.
 from urllib.parse import unquote_plus
 
 import boto3
-
 from thumbs import make_thumbnail
 
 s3 = boto3.client("s3")

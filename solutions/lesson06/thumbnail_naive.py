@@ -15,7 +15,6 @@ import os
 from urllib.parse import unquote_plus
 
 import boto3
-
 from thumbs import make_thumbnail
 
 s3 = boto3.client("s3")  # once per environment, at INIT

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from contract import contract_problems
 
 from lambdalab.cloud import apigateway
-from contract import contract_problems
 from lambdalab.cloud.apigateway import HttpApi
 from lambdalab.cloud.apigateway_proxy import Malformed, parse_route, response_v1, response_v2
 from lambdalab.cloud.local_cloud import LocalCloud
@@ -117,7 +117,8 @@ def test_get_and_post_through_the_local_endpoint_return_the_handlers_response(cl
     assert event["headers"]["x-custom"] == "one,two"
     assert event["headers"]["host"] == f"127.0.0.1:{api.port}"
     assert event["requestContext"]["http"] == {"method": "GET", "path": "/hello", "protocol": "HTTP/1.1",
-                                               "sourceIp": "127.0.0.1", "userAgent": event["headers"].get("user-agent", "lambdalab")}
+                                               "sourceIp": "127.0.0.1",
+                                               "userAgent": event["headers"].get("user-agent", "lambdalab")}
     assert "body" not in event and event["isBase64Encoded"] is False
     assert cloud.runtime.records("web")[-1].request_id == answer["request_id"]
 
@@ -150,7 +151,8 @@ def test_binary_bodies_both_ways(api) -> None:
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == raw
     assert event["pathParameters"] == {"path": "a/b.bin"} and event["routeKey"] == "ANY /files/{path+}"
     # HTTP APIs base64-encode form posts too; text and JSON stay text.
-    _, _, body = call(api, "POST", "/files/form", "a=1&b=2", headers=[("Content-Type", "application/x-www-form-urlencoded")])
+    _, _, body = call(api, "POST", "/files/form", "a=1&b=2",
+                      headers=[("Content-Type", "application/x-www-form-urlencoded")])
     event = json.loads(body)["event"]
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"a=1&b=2"
     _, _, body = call(api, "POST", "/files/note", "héllo", headers=[("Content-Type", "text/plain; charset=utf-8")])
@@ -209,7 +211,8 @@ def test_rest_api_payload_1_0(cloud) -> None:
         assert event["queryStringParameters"] == {"x": "2", "y": ""}
         assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"], "y": [""]}
         assert event["multiValueHeaders"]["X-Multi"] == ["one", "two"] and event["headers"]["X-Multi"] == "two"
-        assert event["requestContext"]["stage"] == "prod" and event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+        assert event["requestContext"]["stage"] == "prod"
+        assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
         assert event["body"] is None
         rest_error = {"message": "Internal server error"}
         status, _, body = call(api, "GET", "/boom")
@@ -313,7 +316,7 @@ def test_api_options_are_checked() -> None:
     with pytest.raises(ValueError, match="throttle"):
         HttpApi(lambda n, e: None, throttle=(0, 1))
     with pytest.raises(RuntimeError, match="not running"):
-        HttpApi(lambda n, e: None).port
+        HttpApi(lambda n, e: None).port  # noqa: B018 - the access itself must raise
 
 
 def test_response_reading_rules() -> None:

@@ -286,7 +286,8 @@ def test_cli_reports_a_busy_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        done = subprocess.run([sys.executable, "-m", "lambdalab.cli.main", "cloud", "--port", str(busy.getsockname()[1])],
+        done = subprocess.run([sys.executable, "-m", "lambdalab.cli.main", "cloud",
+                               "--port", str(busy.getsockname()[1])],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "cannot listen on 127.0.0.1" in done.stderr

@@ -11,14 +11,26 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
-
 from contract import contract_problems, sample
-from lambdalab.cloud.local_cloud import LocalCloud
+
 from lambdalab.cloud.eventbridge.delivery import EventBridgeDelivery
 from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, compile_pattern, matches
-from lambdalab.cloud.eventbridge.targets import aws_event, json_path, lambda_function_name, render_template, target_input
-from lambdalab.cloud.eventbridge.schedules import (Clock, CronSchedule, ScheduledRule, ScheduleExpressionError, fire_times,
-                                 parse_schedule)
+from lambdalab.cloud.eventbridge.schedules import (
+    Clock,
+    CronSchedule,
+    ScheduledRule,
+    ScheduleExpressionError,
+    fire_times,
+    parse_schedule,
+)
+from lambdalab.cloud.eventbridge.targets import (
+    aws_event,
+    json_path,
+    lambda_function_name,
+    render_template,
+    target_input,
+)
+from lambdalab.cloud.local_cloud import LocalCloud
 
 UTC = timezone.utc
 
@@ -467,8 +479,10 @@ def test_matching_event_fires_the_target_and_a_non_matching_one_does_not(cloud, 
         {"Source": "shop.orders", "DetailType": "OrderPlaced",
          "Detail": json.dumps({"total": 150, "items": [{"sku": "B2"}, {"sku": "A1"}]}),
          "Resources": ["arn:aws:shop:::order/1"]},
-        {"Source": "shop.orders", "DetailType": "OrderPlaced", "Detail": json.dumps({"total": 50, "items": [{"sku": "A1"}]})},
-        {"Source": "shop.returns", "DetailType": "OrderPlaced", "Detail": json.dumps({"total": 500, "items": [{"sku": "A1"}]})},
+        {"Source": "shop.orders", "DetailType": "OrderPlaced",
+         "Detail": json.dumps({"total": 50, "items": [{"sku": "A1"}]})},
+        {"Source": "shop.returns", "DetailType": "OrderPlaced",
+         "Detail": json.dumps({"total": 500, "items": [{"sku": "A1"}]})},
     ]
     response = eb.put_events(Entries=entries)
     assert response["FailedEntryCount"] == 0

@@ -19,7 +19,8 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:fn"
 
 
 def test_header_round_trips_every_field():
-    text = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Self=1-abc;Lineage=a87bd80c:1|68fd508a:5"
+    text = ("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Self=1-abc;"
+            "Lineage=a87bd80c:1|68fd508a:5")
     header = TraceHeader.parse(text)
     assert header.root == "1-5759e988-bd862e3fe1be46a994272793"
     assert header.parent == "53995c3f42cd8ad8"

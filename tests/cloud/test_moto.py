@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 from botocore.config import Config
-
-from lambdalab.cloud.local_cloud import LocalCloud
 from contract import contract_problems, sample
 
+from lambdalab.cloud.local_cloud import LocalCloud
 
 ECHO = '''
 import json, os
@@ -275,7 +273,8 @@ def test_code_and_configuration_updates_reach_the_runtime(fresh, code):
                                       Environment={"Variables": {"VERSION": "2"}})
     assert json.loads(lam.invoke(FunctionName="evolving")["Payload"].read()) == \
         {"version": "2", "memory": "512", "init": "on-demand"}
-    lam.update_function_code(FunctionName="evolving", ZipFile=_zip(code("def lambda_handler(e, c):\n    return 'v3'\n", "v3")))
+    lam.update_function_code(FunctionName="evolving",
+                             ZipFile=_zip(code("def lambda_handler(e, c):\n    return 'v3'\n", "v3")))
     assert lam.invoke(FunctionName="evolving")["Payload"].read() == b'"v3"'
     assert fresh.runtime.get("evolving").memory_mb == 512
 

@@ -18,8 +18,18 @@ import psutil
 import psycopg
 import pytest
 
-from lambdalab.cloud.postgres import (INSTALL_PGBOUNCER, SERVICE_USER, LocalPostgres, PgBouncer, PgBouncerNotFound,
-                                      PostgresError, _ensure_readable_by, find_pgbouncer, postgres_bin, service_account)
+from lambdalab.cloud.postgres import (
+    INSTALL_PGBOUNCER,
+    SERVICE_USER,
+    LocalPostgres,
+    PgBouncer,
+    PgBouncerNotFound,
+    PostgresError,
+    _ensure_readable_by,
+    find_pgbouncer,
+    postgres_bin,
+    service_account,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX = 20
@@ -92,7 +102,7 @@ def test_postgres_runs_unprivileged_on_loopback_and_stops_without_a_trace():
     assert not pg.running
     pg.stop()  # idempotent
     with pytest.raises(PostgresError, match="not running; call start"):
-        pg.dsn
+        pg.dsn  # noqa: B018 - the access itself must raise
 
 
 def test_pgbouncer_runs_unprivileged_on_loopback_and_stops_without_a_trace(pg):
@@ -135,7 +145,8 @@ def test_servers_die_with_the_python_process_that_started_them(tmp_path):
     try:
         pids = [int(p) for p in owner.stdout.readline().split()]
         workdirs = [Path(p) for p in owner.stdout.readline().split()]
-        assert len(pids) >= 4 and all(running(p) for p in pids[:1] + pids[-1:]), "the servers did not outlive their thread"
+        assert len(pids) >= 4 and all(running(p) for p in pids[:1] + pids[-1:]), \
+            "the servers did not outlive their thread"
         owner.send_signal(signal.SIGKILL)  # no atexit, no finalizers: only the kernel can clean up
         owner.wait(10)
         assert gone(pids), f"left behind after their owner was killed: {[p for p in pids if running(p)]}"

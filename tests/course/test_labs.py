@@ -16,8 +16,7 @@ import pytest
 
 from lambdalab.cli import check as check_cli
 from lambdalab.cli import labs as labs_cli
-from lambdalab.course import checks
-from lambdalab.course import labs
+from lambdalab.course import checks, labs
 from lambdalab.course.checks import CheckReport, CheckResult, UnknownLabError
 from lambdalab.course.labs import Block, LabsError
 
@@ -157,7 +156,7 @@ class Box:
 
 # TODO(app): write this part
 raise NotImplementedError("Exercise 'app' in labs/demo/app.py: write this part")
-'''
+'''  # noqa: E501 - what `labs build` writes, verbatim
 
 BINARY = bytes(range(256))
 
@@ -238,7 +237,8 @@ def test_build_follows_a_changed_solution_over_its_own_output(repo):
 
 def test_build_refuses_to_clobber_edits(repo):
     labs.build(repo)
-    edited = SAMPLE_LAB.replace('raise NotImplementedError("Exercise \'size\' in labs/demo/app.py: write this part")', "return 3")
+    edited = SAMPLE_LAB.replace('raise NotImplementedError("Exercise \'size\' in labs/demo/app.py: write this part")',
+                                "return 3")
     (repo / "labs/demo/app.py").write_text(edited, encoding="utf-8")
     (repo / "labs/demo/notes.txt").write_text("my notes")
     (repo / "solutions/other/handler.py").write_text("def handler(event, context):\n    return 2\n")
@@ -585,7 +585,8 @@ def alive(pid: int) -> bool:
 def test_check_names_unknown_labs_and_missing_parts(greet_repo):
     with pytest.raises(UnknownLabError, match=r"there is no lab 'nope' \(no solutions/nope/\)\. The labs are: greet$"):
         checks.check("nope", root=greet_repo)
-    with pytest.raises(UnknownLabError, match=r"lab 'nochecks' has no checks \(tests/labs/test_nochecks.py is missing\)"):
+    with pytest.raises(UnknownLabError,
+                       match=r"lab 'nochecks' has no checks \(tests/labs/test_nochecks.py is missing\)"):
         checks.check("nochecks", root=greet_repo)
     shutil.rmtree(greet_repo / "labs/greet")
     with pytest.raises(UnknownLabError, match=r"labs/greet/ does not exist; run `lambdalab labs build`"):

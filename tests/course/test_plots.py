@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from lambdalab.course import plots  # noqa: E402
-from lambdalab.runtime.config import FunctionConfig  # noqa: E402
 from lambdalab.course.plots import Span  # noqa: E402
+from lambdalab.runtime.config import FunctionConfig  # noqa: E402
 from lambdalab.runtime.records import Invocation  # noqa: E402
 from lambdalab.runtime.service import LocalRuntime  # noqa: E402
 
@@ -27,7 +27,8 @@ def inv(env: str, start: float, end: float, *, cold: bool = False, init_ms: floa
         restore_ms: float | None = None, error: dict | None = None, status: str | None = None,
         rid: str | None = None, duration_ms: float | None = None) -> Invocation:
     """An Invocation as the runtime records it, at times relative to T."""
-    return Invocation(request_id=rid or f"{env}-{start}", function_name="f", event={}, invocation_type="RequestResponse",
+    return Invocation(request_id=rid or f"{env}-{start}", function_name="f", event={},
+                      invocation_type="RequestResponse",
                       memory_mb=128, environment_id=env, cold=cold, started_at=T + start, ended_at=T + end,
                       init_ms=init_ms, restore_ms=restore_ms, error=error, status=status,
                       duration_ms=(end - start) * 1000 if duration_ms is None else duration_ms)
@@ -171,7 +172,8 @@ def test_timeline_caps_lanes_and_uses_seconds_for_long_runs():
 
 
 def test_histogram_legend_reports_count_median_and_p95():
-    records = [inv("a", 0, 0.4, cold=True, init_ms=90)] + [inv("a", i, i + 1, duration_ms=10.0 + i) for i in range(1, 22)]
+    records = [inv("a", 0, 0.4, cold=True, init_ms=90)] + [inv("a", i, i + 1, duration_ms=10.0 + i)
+                                                           for i in range(1, 22)]
     ax = plots.duration_histogram(records, bins=10, title="Durations")
     cold, warm = [t.get_text() for t in ax.get_legend().get_texts()]
     assert cold == "cold: n=1, median 400.0 ms, p95 400.0 ms"
@@ -195,7 +197,8 @@ def test_init_and_duration_bars_stack_init_before_the_run():
     ax = plots.init_and_duration_bars(records)
     init, run = ax.containers
     assert [b.get_width() for b in init] == pytest.approx([90, 0])
-    assert [b.get_x() for b in run] == pytest.approx([90, 0]) and [b.get_width() for b in run] == pytest.approx([400, 10])
+    assert [b.get_x() for b in run] == pytest.approx([90, 0])
+    assert [b.get_width() for b in run] == pytest.approx([400, 10])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["call 1\ncold", "call 2\nwarm"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Init Duration", "Duration"]
     with pytest.raises(ValueError, match="no invocations to plot"):

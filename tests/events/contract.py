@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"  # copies of shared/aws-events, so a learner's clone has them
+# copies of shared/aws-events, so a learner's clone has them
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import base64
 import copy
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,9 +16,9 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from contract import CONTRACT_EXCEPTIONS, contract_problems, sample
 from moto import mock_aws
 
-from contract import CONTRACT_EXCEPTIONS, contract_problems, sample
 from lambdalab import events
 from lambdalab.cli.events import register
 from lambdalab.events import SOURCES, generate

@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from lambdalab.runtime.metering import (FREE_TIER_GB_SECONDS, TOTAL, FunctionUsage, Meter, price,
-                                projected_cost)
+from lambdalab.runtime.metering import FREE_TIER_GB_SECONDS, TOTAL, FunctionUsage, Meter, price, projected_cost
 from lambdalab.runtime.records import Invocation
 
 X86 = 0.0000166667  # $ per GB-second

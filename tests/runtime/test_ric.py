@@ -19,16 +19,15 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import pytest
@@ -242,7 +241,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _ApiHttpServer
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler.log_message's signature
         pass
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
@@ -910,7 +909,8 @@ def test_failed_next_exits_with_status_1(code_dir: Path) -> None:
 
     o = observe("bootstrap", code_dir, "handlers.dispatch", steps)
     assert o.exit_code == 1
-    assert "[ERROR] [<ms>] LAMBDA_RUNTIME Failed to get next invocation. Http Response code: 500\n" in o.normalised_output
+    assert ("[ERROR] [<ms>] LAMBDA_RUNTIME Failed to get next invocation. Http Response code: 500\n"
+            in o.normalised_output)
     assert last_line(o.output) == "RuntimeError: Failed to get next"
 
 
@@ -939,7 +939,8 @@ def test_client_keeps_one_nodelay_connection(bootstrap_module) -> None:
         for n in range(3):
             api.push(f"r{n}", {"n": n}, headers={"Lambda-Runtime-Deadline-Ms": "1234x"})
             request = client.wait_next_invocation()
-            assert (request.invoke_id, request.event_body, request.deadline_time_in_ms) == (f"r{n}", b'{"n": %d}' % n, 1234)
+            assert (request.invoke_id, request.event_body, request.deadline_time_in_ms) == \
+                (f"r{n}", b'{"n": %d}' % n, 1234)
             assert request.invoked_function_arn == FUNCTION_ARN and request.x_amzn_trace_id is None
             assert client._conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
             client.post_invocation_result(request.invoke_id, '{"ok": true}')
@@ -978,10 +979,12 @@ ORPHAN_PARENT = textwrap.dedent("""
 """)
 
 
-def run_worker_under_parent(code_dir: Path, api: RuntimeApiServer, launcher: str | None) -> tuple[subprocess.Popen, int]:
+def run_worker_under_parent(code_dir: Path, api: RuntimeApiServer,
+                            launcher: str | None) -> tuple[subprocess.Popen, int]:
     spec = {"command": worker_command("bootstrap", "handlers.ping", launcher),
             "env": worker_env(code_dir, api), "cwd": str(code_dir)}
-    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, json.dumps(spec)], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, json.dumps(spec)],
+                              stdout=subprocess.PIPE, text=True)
     worker_pid = int(parent.stdout.readline())
     api.wait_next_count(1)
     return parent, worker_pid

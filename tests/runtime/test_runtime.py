@@ -16,10 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from lambdalab.runtime.processes import process_state
-from lambdalab.runtime.errors import (InvalidParameterValueException, RequestTooLargeException,
-                              ResourceNotFoundException, TooManyRequestsException)
 from lambdalab.runtime.config import FunctionConfig
+from lambdalab.runtime.errors import (
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    TooManyRequestsException,
+)
+from lambdalab.runtime.processes import process_state
 from lambdalab.runtime.records import Report
 from lambdalab.runtime.service import LocalRuntime
 
@@ -408,7 +412,8 @@ def machine_cpu_mechanism() -> str:
         controller.close()
 
 
-NO_CGROUP = "this machine offers no writable cgroup CPU controller (not root, no delegated cgroup); the duty cycle is tested instead"
+NO_CGROUP = ("this machine offers no writable cgroup CPU controller (not root, no delegated cgroup); "
+             "the duty cycle is tested instead")
 
 
 def test_cgroup_quota_matches_memory():
@@ -509,8 +514,9 @@ def test_cli_invoke_prints_a_failing_handlers_error_and_traceback_as_lines():
     its lines as lines (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html), and so must
     the terminal: a raw \\r would leave only the traceback's last line visible."""
     # Bytes, not text: text mode would translate the \r it is looking for (and so would str.splitlines).
-    out = subprocess.run([sys.executable, "-m", "lambdalab.cli.main", "invoke", str(HANDLERS), "--handler", "basic.fail",
-                          "--event", "-"], capture_output=True, input=b'{"why": "test"}', timeout=120)
+    out = subprocess.run([sys.executable, "-m", "lambdalab.cli.main", "invoke", str(HANDLERS),
+                          "--handler", "basic.fail", "--event", "-"],
+                         capture_output=True, input=b'{"why": "test"}', timeout=120)
     assert out.returncode == 1
     assert b"\r" not in out.stderr
     lines = out.stderr.decode().split("\n")

@@ -21,9 +21,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, cached_pattern
 from lambdalab.cloud.eventbridge.schedules import Clock, ScheduledRule
@@ -199,7 +200,7 @@ class EventBridgeDelivery:
 
         found = []
         for account_id in list(events_backends.keys()):
-            for region, backend in list(events_backends[account_id].items()):
+            for _region, backend in list(events_backends[account_id].items()):
                 for bus in list(backend.event_buses.values()):
                     for rule in list(bus.rules.values()):
                         if rule.scheduled_expression:

@@ -14,8 +14,9 @@ import ipaddress
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 class InvalidEventPatternError(ValueError):
@@ -248,11 +249,13 @@ def _compile_filter(item: Any, where: str) -> _Filter:
     if isinstance(item, list):
         raise InvalidEventPatternError(f"'{where}': a value list cannot contain arrays")
     if not isinstance(item, dict) or len(item) != 1:
-        raise InvalidEventPatternError(f"'{where}': a match operator is an object with exactly one key, got {_describe(item)}")
+        raise InvalidEventPatternError(
+            f"'{where}': a match operator is an object with exactly one key, got {_describe(item)}")
     (name, arg), = item.items()
     builder = _OPERATORS.get(name)
     if builder is None:
-        raise InvalidEventPatternError(f"'{where}': unrecognized match type {name!r}; valid: {', '.join(sorted(_OPERATORS))}")
+        raise InvalidEventPatternError(
+            f"'{where}': unrecognized match type {name!r}; valid: {', '.join(sorted(_OPERATORS))}")
     return builder(arg, where)
 
 
@@ -290,7 +293,8 @@ def _wildcard(arg: Any, where: str) -> _Filter:
         c = text[i]
         if c == "\\":
             if i + 1 >= len(text) or text[i + 1] not in "*\\":
-                raise InvalidEventPatternError(f"'{where}': in wildcard {text!r} a backslash may only escape '*' or '\\'")
+                raise InvalidEventPatternError(
+                    f"'{where}': in wildcard {text!r} a backslash may only escape '*' or '\\'")
             regex += re.escape(text[i + 1])
             i += 2
             continue
@@ -306,18 +310,22 @@ def _wildcard(arg: Any, where: str) -> _Filter:
 
 def _numeric(arg: Any, where: str) -> _Filter:
     if not isinstance(arg, list) or len(arg) not in (2, 4):
-        raise InvalidEventPatternError(f"'{where}': numeric takes [op, number] or [op, number, op, number], got {_describe(arg)}")
+        raise InvalidEventPatternError(
+            f"'{where}': numeric takes [op, number] or [op, number, op, number], got {_describe(arg)}")
     conditions = []
     for op, bound in zip(arg[::2], arg[1::2]):
         if op not in _NUMERIC_OPS:
-            raise InvalidEventPatternError(f"'{where}': numeric operator {_describe(op)} is not one of {', '.join(_NUMERIC_OPS)}")
+            raise InvalidEventPatternError(
+                f"'{where}': numeric operator {_describe(op)} is not one of {', '.join(_NUMERIC_OPS)}")
         if not _is_number(bound) or not math.isfinite(bound) or abs(bound) > _NUMERIC_LIMIT:
-            raise InvalidEventPatternError(f"'{where}': numeric bound {_describe(bound)} must be a number between -5e9 and 5e9")
+            raise InvalidEventPatternError(
+                f"'{where}': numeric bound {_describe(bound)} must be a number between -5e9 and 5e9")
         conditions.append((op, bound))
     if len(conditions) == 2:
         (low_op, low), (high_op, high) = conditions
         if low_op not in (">", ">=") or high_op not in ("<", "<="):
-            raise InvalidEventPatternError(f"'{where}': a numeric range is [\">\" or \">=\", low, \"<\" or \"<=\", high]")
+            raise InvalidEventPatternError(
+                f"'{where}': a numeric range is [\">\" or \">=\", low, \"<\" or \"<=\", high]")
         if low > high:
             raise InvalidEventPatternError(f"'{where}': numeric range low {low} is above high {high}")
     return _Numeric(tuple(conditions))
@@ -341,7 +349,8 @@ def _anything_but(arg: Any, where: str) -> _Filter:
     if isinstance(arg, dict):
         if len(arg) != 1 or next(iter(arg)) not in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
             raise InvalidEventPatternError(
-                f"'{where}': anything-but takes a value, a list, or one of prefix, suffix, equals-ignore-case, wildcard")
+                f"'{where}': anything-but takes a value, a list, "
+                "or one of prefix, suffix, equals-ignore-case, wildcard")
         (name, inner), = arg.items()
         values = inner if isinstance(inner, list) and name in ("equals-ignore-case", "wildcard") else [inner]
         if not values:
@@ -351,7 +360,8 @@ def _anything_but(arg: Any, where: str) -> _Filter:
     if not values:
         raise InvalidEventPatternError(f"'{where}': anything-but list is empty")
     if not (all(isinstance(v, str) for v in values) or all(_is_number(v) for v in values)):
-        raise InvalidEventPatternError(f"'{where}': anything-but values must be all strings or all numbers, got {_describe(arg)}")
+        raise InvalidEventPatternError(
+            f"'{where}': anything-but values must be all strings or all numbers, got {_describe(arg)}")
     return _AnythingBut(tuple(_Exact(v) for v in values))
 
 

@@ -71,7 +71,8 @@ def _parse_rate(expression: str) -> RateSchedule:
     if value == 1 and unit != singular:
         raise ScheduleExpressionError(f"{expression!r}: a value of 1 takes the singular unit, rate(1 {singular})")
     if value > 1 and unit == singular:
-        raise ScheduleExpressionError(f"{expression!r}: a value above 1 takes the plural unit, rate({value} {singular}s)")
+        raise ScheduleExpressionError(
+            f"{expression!r}: a value above 1 takes the plural unit, rate({value} {singular}s)")
     return RateSchedule(expression, timedelta(seconds=value * _RATE_UNITS[singular]))
 
 
@@ -419,7 +420,8 @@ class Clock:
         with self._lock:
             when = _utc(when)
             if when < self.now:
-                raise ValueError(f"the clock only moves forward: it is {self.now:%Y-%m-%d %H:%M:%S} UTC, asked for {when}")
+                raise ValueError(
+                    f"the clock only moves forward: it is {self.now:%Y-%m-%d %H:%M:%S} UTC, asked for {when}")
             return self.advance(when - self.now)
 
     def schedules(self) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ from typing import Any
 
 from lambdalab._util.timefmt import iso_seconds
 
-
 _PATH_TOKEN = re.compile(r"\.(\*|[^.\[\]]+)|\[(\d+|\*)\]")
 
 

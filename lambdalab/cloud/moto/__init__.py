@@ -15,7 +15,8 @@ restores them, last first; `original(owner, name)` is moto's own definition whil
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lambdalab.cloud.http_endpoints import HttpEndpoints

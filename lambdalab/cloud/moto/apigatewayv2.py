@@ -11,7 +11,8 @@ DeleteApi stops serving the API.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lambdalab.cloud.moto import Patches
 

@@ -11,7 +11,8 @@ that `lambdalab.cloud.pollers` serves it as Lambda's pollers do.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, cached_pattern
 from lambdalab.cloud.eventbridge.schedules import parse_schedule

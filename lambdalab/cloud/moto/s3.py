@@ -9,7 +9,8 @@ and suffix filters compare the key as it appears in the event (URL-encoded), as 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.cloud.lambda_service import LambdaService
 from lambdalab.cloud.moto import Patches

@@ -8,7 +8,8 @@ moto stores any `ScheduleExpression`, time zone and flexible time window; Schedu
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.cloud.moto import Patches
 from lambdalab.cloud.scheduler import parse_scheduler_expression

@@ -8,7 +8,8 @@ carrying the publisher's trace header. Other protocols stay moto's business.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.cloud.lambda_service import LambdaService
 from lambdalab.cloud.moto import Patches

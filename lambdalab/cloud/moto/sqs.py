@@ -10,7 +10,8 @@ poller the queue and the record Lambda hands a function for each received messag
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lambdalab.cloud.lambda_service import LambdaService
 from lambdalab.cloud.moto import Patches

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from lambdalab.cloud.postgres import (ACTIVITY_QUERY, APP_USER, TOO_MANY_CLIENTS, LocalPostgres, PgBouncer,
-                                      find_pgbouncer, pgbouncer_version)
+from lambdalab.cloud.postgres import (
+    ACTIVITY_QUERY,
+    APP_USER,
+    TOO_MANY_CLIENTS,
+    LocalPostgres,
+    PgBouncer,
+    find_pgbouncer,
+    pgbouncer_version,
+)
 
 if TYPE_CHECKING:
     import psycopg

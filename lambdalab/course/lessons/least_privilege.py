@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdalab.course.iampolicy import Finding, lint, statements, string_list
 from lambdalab.course.labs import load_module
-
 
 # --- grants -------------------------------------------------------------------------------------
 
@@ -68,7 +68,8 @@ def without(policy: Mapping[str, Any], grant: Grant) -> dict[str, Any]:
     st = original[grant.statement]
     replacement: list[dict[str, Any]] = []
     if grant.action is not None:
-        remaining = {a: [r for r in string_list(st["Resource"]) or [] if not (a == grant.action and r == grant.resource)]
+        remaining = {a: [r for r in string_list(st["Resource"]) or []
+                         if not (a == grant.action and r == grant.resource)]
                      for a in string_list(st["Action"]) or []}
         if remaining == {a: string_list(st["Resource"]) for a in remaining}:
             raise ValueError(f"Statement[{grant.statement}] does not grant {grant}")
@@ -193,7 +194,8 @@ def thumbnail_probes(source: str, thumbs: str, prefix: str, other_bucket: str) -
         Probe("read a thumbnail back", "s3", "get_object", {"Bucket": thumbs, "Key": thumb}),
         Probe("list the source bucket", "s3", "list_objects_v2", {"Bucket": source}),
         Probe("list every bucket", "s3", "list_buckets"),
-        Probe(f"read another bucket ({other_bucket})", "s3", "get_object", {"Bucket": other_bucket, "Key": "salaries.csv"}),
+        Probe(f"read another bucket ({other_bucket})", "s3", "get_object",
+              {"Bucket": other_bucket, "Key": "salaries.csv"}),
         Probe("list DynamoDB tables", "dynamodb", "list_tables"),
         Probe("list IAM roles", "iam", "list_roles"),
         Probe("create an IAM user", "iam", "create_user", {"UserName": "probe-backdoor"}),
@@ -363,7 +365,8 @@ class ThumbnailStage:
         self.s3.put_object(Bucket=self.source, Key=f"{self.prefix}probe.jpg", Body=b"not really a photo")
         inv = self.cloud.invoke(self.probe_function, {"calls": [p.call() for p in probes]})
         if not inv.ok:
-            raise RuntimeError(f"the probe function failed: {inv.error_type}: {(inv.error or {}).get('errorMessage', '')}")
+            raise RuntimeError(f"the probe function failed: {inv.error_type}: "
+                               f"{(inv.error or {}).get('errorMessage', '')}")
         return dict(zip((p.label for p in probes), inv.result))
 
     def is_log_write(self, grant: Grant) -> bool:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.stats import percentile
+from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import MB_PER_VCPU, PERIOD_US, vcpus_for
 from lambdalab.runtime.errors import LambdaLabError
-from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import price
 from lambdalab.runtime.records import Invocation, Report
 

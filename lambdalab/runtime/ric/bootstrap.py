@@ -45,30 +45,30 @@ def _get_handler(handler: str):
     try:
         modname, fname = handler.rsplit(".", 1)
     except ValueError as e:
-        raise FaultException(FaultException.MALFORMED_HANDLER_NAME, "Bad handler '{}': {}".format(handler, str(e)))
+        raise FaultException(FaultException.MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {str(e)}")
 
     try:
         if modname.split(".")[0] in sys.builtin_module_names:
             raise FaultException(
                 FaultException.BUILT_IN_MODULE_CONFLICT,
-                "Cannot use built-in module {} as a handler module".format(modname),
+                f"Cannot use built-in module {modname} as a handler module",
             )
         m = importlib.import_module(modname.replace("/", "."))
     except ImportError as e:
         raise FaultException(
-            FaultException.IMPORT_MODULE_ERROR, "Unable to import module '{}': {}".format(modname, str(e))
+            FaultException.IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {str(e)}"
         )
     except SyntaxError as e:
-        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]  # noqa: UP031 - as awslambdaric writes it
         raise FaultException(
-            FaultException.USER_CODE_SYNTAX_ERROR, "Syntax error in module '{}': {}".format(modname, str(e)), trace
+            FaultException.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {str(e)}", trace
         )
 
     try:
         return getattr(m, fname)
     except AttributeError:
         raise FaultException(
-            FaultException.HANDLER_NOT_FOUND, "Handler '{}' missing on module '{}'".format(fname, modname), None
+            FaultException.HANDLER_NOT_FOUND, f"Handler '{fname}' missing on module '{modname}'", None
         )
 
 
@@ -143,7 +143,7 @@ def parse_json_header(header: str, name: str):
         return stdlib_json.loads(header)
     except Exception as e:
         raise FaultException(
-            FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR, "Unable to parse {} JSON: {}".format(name, str(e)), None
+            FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR, f"Unable to parse {name} JSON: {str(e)}", None
         )
 
 

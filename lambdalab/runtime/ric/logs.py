@@ -23,11 +23,13 @@ _DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Frame types of the telemetry log protocol, by log level (NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL).
 _JSON_FRAME_TYPES = {
     level: code.to_bytes(4, "big")
-    for level, code in zip((0, 10, 20, 30, 40, 50), (0xA55A0002, 0xA55A000A, 0xA55A000E, 0xA55A0012, 0xA55A0016, 0xA55A001A))
+    for level, code in zip((0, 10, 20, 30, 40, 50),
+                           (0xA55A0002, 0xA55A000A, 0xA55A000E, 0xA55A0012, 0xA55A0016, 0xA55A001A))
 }
 _TEXT_FRAME_TYPES = {
     level: code.to_bytes(4, "big")
-    for level, code in zip((0, 10, 20, 30, 40, 50), (0xA55A0003, 0xA55A000B, 0xA55A000F, 0xA55A0013, 0xA55A0017, 0xA55A001B))
+    for level, code in zip((0, 10, 20, 30, 40, 50),
+                           (0xA55A0003, 0xA55A000B, 0xA55A000F, 0xA55A0013, 0xA55A0017, 0xA55A001B))
 }
 _DEFAULT_FRAME_TYPE = _TEXT_FRAME_TYPES[logging.NOTSET]
 _RESERVED_FIELDS = frozenset({
@@ -123,7 +125,8 @@ class FramedTelemetryLogSink:
         encoded = msg.encode("utf8")
         timestamp = int(time.time_ns() / 1000)
         self.file.write(
-            (frame_type or _DEFAULT_FRAME_TYPE) + len(encoded).to_bytes(4, "big") + timestamp.to_bytes(8, "big") + encoded
+            (frame_type or _DEFAULT_FRAME_TYPE) + len(encoded).to_bytes(4, "big") + timestamp.to_bytes(8, "big")
+            + encoded
         )
 
     def log_error(self, message_lines: list[str]) -> None:

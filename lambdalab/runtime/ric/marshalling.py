@@ -55,7 +55,7 @@ def unmarshal_request(body: bytes, content_type: str | None):
     try:
         return simplejson.loads(body)
     except Exception as e:
-        raise FaultException(FaultException.UNMARSHAL_ERROR, "Unable to unmarshal input: {}".format(str(e)))
+        raise FaultException(FaultException.UNMARSHAL_ERROR, f"Unable to unmarshal input: {str(e)}")
 
 
 def marshal_response(response: object) -> tuple[bytes | str, str]:
@@ -64,4 +64,4 @@ def marshal_response(response: object) -> tuple[bytes | str, str]:
     try:
         return _RESPONSE_ENCODER.encode(response), "application/json"
     except Exception as e:
-        raise FaultException(FaultException.MARSHAL_ERROR, "Unable to marshal response: {}".format(str(e)))
+        raise FaultException(FaultException.MARSHAL_ERROR, f"Unable to marshal response: {str(e)}")

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from lambdalab.course.lessons import cold_starts as cs  # noqa: E402
 from lambdalab.course.checks import check  # noqa: E402
+from lambdalab.course.lessons import cold_starts as cs  # noqa: E402
 from lambdalab.runtime.config import FunctionConfig  # noqa: E402
 from lambdalab.runtime.records import Report  # noqa: E402
 from lambdalab.runtime.service import LocalRuntime  # noqa: E402

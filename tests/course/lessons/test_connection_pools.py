@@ -10,11 +10,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lambdalab.course.lessons.connection_pools import (TOO_MANY_CLIENTS, ActivitySampler, LocalPostgres, PgBouncer,
-                                                      connection_burst, plot_bursts, too_many_clients)
+from lambdalab.course.lessons.connection_pools import (
+    TOO_MANY_CLIENTS,
+    ActivitySampler,
+    LocalPostgres,
+    PgBouncer,
+    connection_burst,
+    plot_bursts,
+    too_many_clients,
+)
+from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.service import LocalRuntime
-from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMOS = package(ROOT / "solutions" / "lesson07")

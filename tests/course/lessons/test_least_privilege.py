@@ -4,16 +4,17 @@ enforcement (the thumbnail stage, probes, audits)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.iampolicy import Finding, lint
 from lambdalab.course.lessons import least_privilege, thumbnails
-from lambdalab.course.paths import package
 from lambdalab.course.lessons.least_privilege import Grant, ThumbnailStage
+from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -51,7 +52,8 @@ def test_without_removes_exactly_one_grant():
     for grant in least_privilege.grants(policy):
         smaller = least_privilege.without(policy, grant)
         remaining = {(g.action, g.resource) for g in least_privilege.grants(smaller)}
-        assert remaining == {(g.action, g.resource) for g in least_privilege.grants(policy)} - {(grant.action, grant.resource)}
+        assert remaining == ({(g.action, g.resource) for g in least_privilege.grants(policy)}
+                             - {(grant.action, grant.resource)})
         assert lint(smaller) == []  # still a valid document: Sids unique, conditions kept
         assert all(st.get("Condition") for st in smaller["Statement"][:-1])
     assert policy["Statement"][0]["Action"] == ["s3:GetObject", "s3:GetObjectTagging"]  # the original is untouched
@@ -166,7 +168,8 @@ def test_probes_compare_administrator_and_least_privilege(stage):
     stage.use(LEAST)
     least = stage.probe()
     assert least["read an upload"] == least["write a thumbnail"] == "allowed"
-    denied = {label: outcome for label, outcome in least.items() if label not in ("read an upload", "write a thumbnail")}
+    denied = {label: outcome for label, outcome in least.items()
+              if label not in ("read an upload", "write a thumbnail")}
     assert set(denied.values()) == {"AccessDenied", "AccessDeniedException"}  # S3 and IAM; DynamoDB's JSON code
     assert denied["list DynamoDB tables"] == "AccessDeniedException"
     assert least_privilege.probe_verdict("NoSuchKey") == "allowed"  # authorized, then failed for another reason

@@ -19,7 +19,6 @@ from lambdalab.course.lessons.power_tuning import (
     find_balanced,
     find_cheapest,
     find_fastest,
-    percentile,
     plot,
     plot_samples,
     power_tune,
@@ -29,9 +28,6 @@ from lambdalab.course.lessons.power_tuning import (
 from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST, price
-from lambdalab.course.lessons.power_tuning import (PowerStats, PowerTuningError, TuningResult, balanced_score, find_balanced,
-                                   find_cheapest, find_fastest, plot, plot_samples, power_tune,
-                                   summarise, trimmed_mean)
 from lambdalab.runtime.records import Invocation, Report
 from lambdalab.runtime.service import LocalRuntime
 

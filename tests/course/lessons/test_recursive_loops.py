@@ -22,20 +22,18 @@ from lambdalab.course.lessons.recursive_loops import (
     chains,
     hop,
     invocation_curve,
+    load_trigger,
     notification_problems,
     plot_loop_runs,
     project,
     rate_bins,
     s3_brake,
+    trigger_on_new_objects,
     watch_loop,
 )
 from lambdalab.course.paths import package
 from lambdalab.runtime import metering
 from lambdalab.runtime.records import Invocation
-from lambdalab.course.lessons.recursive_loops import (HORIZONS, RAN_OUT, STOPPED_BY_DETECTION, STOPPED_BY_INVOCATIONS, STOPPED_BY_TIME,
-                                 Budget, LoopRun, chains, hop, invocation_curve, notification_problems,
-                                 load_trigger, plot_loop_runs, project, rate_bins, s3_brake,
-                                 trigger_on_new_objects, watch_loop)
 
 matplotlib.use("Agg")
 

@@ -20,20 +20,21 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote_plus
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from lambdalab.course.lessons import thumbnails
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.lessons import thumbnails
+from lambdalab.course.paths import package
 from lambdalab.events.s3 import s3_put_event
 from lambdalab.runtime.records import Invocation
-from lambdalab.course.paths import package
 
 ROOT = Path(__file__).resolve().parents[3]
 SOLUTION = ROOT / "solutions" / "thumbnail"
@@ -372,7 +373,8 @@ def test_exif_rotated_phone_photo_is_upright(service):
 
 
 def test_greyscale_jpeg_stays_greyscale(service):
-    assert_thumbnail(service.upload("uploads/grey.jpg", thumbnails.greyscale_jpeg((800, 600))), (200, 150), "image/jpeg", "L")
+    assert_thumbnail(service.upload("uploads/grey.jpg", thumbnails.greyscale_jpeg((800, 600))),
+                     (200, 150), "image/jpeg", "L")
 
 
 def test_real_photo(service):
@@ -444,7 +446,8 @@ def test_key_outside_the_prefix_is_refused_when_invoked_directly(service):
 
 def test_s3_test_event_is_skipped(service):
     event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-01-01T00:00:00.000Z",
-             "Bucket": SOURCE, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}
+             "Bucket": SOURCE, "RequestId": "5582815E1AEA5ADF",
+             "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}
     outcome = service.invoke(event)
     assert outcome.only.ok and outcome.only.result == {
         "thumbnails": [], "failures": [], "skipped": [{"bucket": SOURCE, "key": None, "reason": "s3:TestEvent"}]}
@@ -481,7 +484,8 @@ def test_record_without_an_object_key(service):
 
 def test_record_from_another_service(service):
     event = {"Records": [{"eventSource": "aws:sqs", "body": "{}", "s3": {}}]}
-    assert_rejected(service.invoke(event), "MalformedRecord", r"^record 0 comes from 'aws:sqs', not aws:s3$", bucket=None)
+    assert_rejected(service.invoke(event), "MalformedRecord", r"^record 0 comes from 'aws:sqs', not aws:s3$",
+                    bucket=None)
 
 
 def test_record_for_a_deleted_object_delivered_late(service):
@@ -518,7 +522,8 @@ def test_a_bad_record_does_not_stop_the_good_ones(service):
     assert service.cloud.settle(30)
     for key in ("uploads/batch-good.jpg", "uploads/batch-bad.jpg"):
         service.s3.delete_object(Bucket=THUMBS, Key=f"thumb-{key}")
-    bad, good = (s3_put_event(SOURCE, k, size=1000)["Records"][0] for k in ("uploads/batch-bad.jpg", "uploads/batch-good.jpg"))
+    bad, good = (s3_put_event(SOURCE, k, size=1000)["Records"][0]
+                 for k in ("uploads/batch-bad.jpg", "uploads/batch-good.jpg"))
     outcome = service.invoke({"Records": [bad, good]})
     inv = outcome.only
     assert inv.ok and [t["key"] for t in inv.result["thumbnails"]] == ["uploads/batch-good.jpg"]
@@ -585,7 +590,8 @@ def test_missing_thumbnail_bucket_variable_fails_the_invocation(service):
     service.deploy("thumbnails-unconfigured", {})
     inv = service.cloud.invoke("thumbnails-unconfigured", s3_put_event(SOURCE, "uploads/x.jpg", size=10))
     assert not inv.ok and inv.error_type == "RuntimeError"
-    assert inv.error["errorMessage"] == "the environment variable THUMBNAIL_BUCKET (the bucket for thumbnails) is not set"
+    assert inv.error["errorMessage"] == ("the environment variable THUMBNAIL_BUCKET (the bucket for thumbnails) "
+                                         "is not set")
 
 
 def test_the_service_survived_all_of_it(service):
@@ -677,7 +683,8 @@ def test_a_12_mp_jpeg_is_decoded_small_in_draft_mode(thumb):
 
 def test_colour_profiles_are_kept_and_exif_dropped(thumb):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    im = decode(thumb.make_thumbnail(thumbnails.jpeg(thumbnails.quadrants(400, 300), icc_profile=icc, exif_orientation=1)))
+    im = decode(thumb.make_thumbnail(
+        thumbnails.jpeg(thumbnails.quadrants(400, 300), icc_profile=icc, exif_orientation=1)))
     assert im.info.get("icc_profile") == icc and "exif" not in im.info
 
 
