@@ -69,7 +69,7 @@ lint: setup ## ruff, and the import contracts between lambdalab's layers (pyproj
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: setup os-deps ## check labs/ is in sync, then run tests/ and every notebook (solutions track)
+test: setup os-deps lint ## lint, check labs/ is in sync, then run tests/ and every notebook (solutions track)
 	$(VENV)/bin/lambdalab labs check
 	LAMBDALAB_TRACK=solutions $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) $(TEST_PATHS)

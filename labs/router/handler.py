@@ -71,8 +71,9 @@ def summarise_dynamodb(event):
 
 
 def summarise_eventbridge(event):
-    # TODO(eventbridge): {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"], "detail": event["detail"]}.
-    raise NotImplementedError("Exercise 'eventbridge' in labs/router/handler.py: {\"source\": \"eventbridge\", \"from\": event[\"source\"], \"detail_type\": event[\"detail-type\"], \"detail\": event[\"detail\"]}.")
+    # TODO(eventbridge): {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"],
+    #  "detail": event["detail"]}.
+    raise NotImplementedError("Exercise 'eventbridge' in labs/router/handler.py: {\"source\": \"eventbridge\", \"from\": event[\"source\"], \"detail_type\": event[\"detail-type\"],  \"detail\": event[\"detail\"]}.")
 
 
 def summarise_schedule(event):

@@ -48,7 +48,6 @@ from urllib.parse import unquote_plus
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from thumbnail import ImageRejected, make_thumbnail
 
 # Clients are created once per execution environment (at init), then reused by warm invocations.

@@ -8,6 +8,11 @@ mode: the local stand-in for RDS Proxy. The lesson's instruments (sampling `pg_s
 bursts, their plots) are in `lambdalab.course.lessons.connection_pools`. As root, both servers
 run as an unprivileged system user (PostgreSQL and pgbouncer both refuse to run as root).
 Stopping a server, or the Python process exiting, leaves none of its processes behind.
+
+Why one module of ~750 lines: the two servers share one lifecycle (the unprivileged account, a
+private directory, start with a deadline, tear down the whole process tree, clean up once) in
+`_Server` and its helpers, and where the binaries come from is part of starting PostgreSQL;
+split, each piece would import the others' private parts.
 """
 
 from __future__ import annotations

@@ -308,7 +308,8 @@ def explain(exc: BaseException, frames: list[tuple[str, int]], lab: str | None =
     if isinstance(exc, HandlerError):
         message = _shorten(f"{exc.error_type}: {exc.message}")
         stack = [(m["path"], int(m["line"])) for frame in exc.stack if (m := _FRAME.search(frame))]
-        return {"message": message, "crashed": not is_exercise_to_do(message), "location": _learner_location(stack, lab)}
+        return {"message": message, "crashed": not is_exercise_to_do(message),
+                "location": _learner_location(stack, lab)}
     location = _learner_location(frames)
     if location and not isinstance(exc, AssertionError):
         message = _shorten(f"{type(exc).__name__}: {exc}")

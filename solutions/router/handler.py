@@ -97,7 +97,8 @@ def summarise_dynamodb(event):
 
 def summarise_eventbridge(event):
     # BEGIN SOLUTION eventbridge
-    # {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"], "detail": event["detail"]}.
+    # {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"],
+    #  "detail": event["detail"]}.
     return {"source": "eventbridge", "from": event["source"], "detail_type": event["detail-type"],
             "detail": event["detail"]}
     # END SOLUTION

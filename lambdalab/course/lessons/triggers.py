@@ -22,8 +22,9 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from lambdalab.runtime.records import Invocation
 
@@ -545,7 +546,8 @@ def caller_timeline(firings: list[Firing], ax: "Axes | None" = None, *,
         for inv in f.invocations:
             start = (inv.started_at - f.called_at) * 1000
             if inv.cold and inv.init_ms:
-                ax.broken_barh([(start - inv.init_ms, inv.init_ms)], (row - 0.02, 0.36), facecolors=KIND_COLOURS["init"])
+                ax.broken_barh([(start - inv.init_ms, inv.init_ms)], (row - 0.02, 0.36),
+                               facecolors=KIND_COLOURS["init"])
             kind = "invoke" if inv.ok else ("timeout" if inv.status == "timeout" else "error")
             ax.broken_barh([(start, max(inv.duration_ms, min_w))], (row - 0.02, 0.36),
                            facecolors=KIND_COLOURS[kind], edgecolor="white", linewidth=0.5)

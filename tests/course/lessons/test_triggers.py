@@ -142,7 +142,8 @@ def test_a_dynamodb_put_update_delete_arrives_as_three_changes_in_order(cloud, f
     firing = triggers.fire_dynamodb({"id": {"S": "x1"}, "n": {"N": "1"}}, update={"n": {"N": "2"}}, delete=True)
     records = [r for inv in firing.invocations for r in inv.event["Records"]]
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
-    assert records[1]["dynamodb"]["OldImage"]["n"] == {"N": "1"} and records[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
+    assert records[1]["dynamodb"]["OldImage"]["n"] == {"N": "1"}
+    assert records[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
     with pytest.raises(ValueError, match="key attribute 'id'"):
         triggers.fire_dynamodb({"name": {"S": "no key"}})
 
@@ -193,7 +194,8 @@ def test_connect_adopts_an_api_and_a_schedule_made_with_the_aws_calls(cloud):
     sch.create_schedule(Name="mine", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
                         Target={"Arn": arn, "RoleArn": cloud.default_role(), "Input": '{"hello": "schedule"}'})
     triggers = connect(cloud, "adopted", api_id=api["ApiId"], schedule_name="mine")
-    assert triggers.base_url == api["ApiEndpoint"] and (triggers.schedule, triggers.schedule_name) == ("rate(1 hour)", "mine")
+    assert triggers.base_url == api["ApiEndpoint"]
+    assert (triggers.schedule, triggers.schedule_name) == ("rate(1 hour)", "mine")
     assert triggers.fire_schedule().event == {"hello": "schedule"}
     http = triggers.fire_http("GET", "x")
     assert http.reply[0] == 200 and http.event["rawPath"] == "/x"
