@@ -204,3 +204,20 @@ def test_report_after_a_crash_measures_memory(rt: LocalRuntime, code: Path) -> N
     crashed = rt.invoke(deploy(rt, code), {"action": "crash", "name": "x"})
     assert crashed.error_type == "Runtime.ExitError"
     assert crashed.max_memory_used_mb > 0 and crashed.duration_ms > 0
+
+
+def test_the_sandbox_works_when_the_interpreters_packages_live_under_tmp(tmp_path):
+    """A checkout, venv or cache under /tmp (CI clones, throwaway venvs) is bound into the sandbox
+    on top of its private /tmp, not refused by it (the launcher once failed with EEXIST there)."""
+    import subprocess
+
+    if not probe().ok:
+        pytest.skip(f"no sandbox on this machine: {probe().reason}")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LAMBDALAB_CACHE": str(tmp_path / "cache")}  # the runtime site under /tmp
+    command = [str(Path(sys.executable).parent / "lambdalab"), "invoke", str(root / "solutions" / "hello"),
+               "--handler", "handler.lambda_handler"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no Lambda sandbox" not in result.stderr
+    assert '"greeting": "Hello, world!"' in result.stdout

@@ -91,6 +91,10 @@ def _build_root(spec: dict) -> None:
     _mount("sandbox", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path, target in links.items():  # /bin -> usr/bin on merged-/usr systems
         os.symlink(target, root + path)
+    # The private /tmp first: binds of host directories under /tmp (a checkout or venv there) then
+    # land on it, visible at their own paths, instead of being hidden by it.
+    os.makedirs(root + "/tmp")
+    _mount("tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['tmp_mb']}m,mode=1777")
     for path, fd in sources.items():
         _bind(fd, root + path)
     for path in MASKED:
@@ -108,8 +112,6 @@ def _build_root(spec: dict) -> None:
         os.makedirs(root + "/opt")
     for fd in (*sources.values(), task, *([opt] if opt is not None else [])):
         os.close(fd)
-    os.makedirs(root + "/tmp")
-    _mount("tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['tmp_mb']}m,mode=1777")
     # A proc bound from the host makes mounting a fresh one (in the PID namespace) allowed; the
     # fresh one covers it before any handler code runs.
     _bind("/proc", root + "/proc", writable=True)
