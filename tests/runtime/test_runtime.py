@@ -435,16 +435,23 @@ def test_cgroup_quota_matches_memory():
 def test_cpu_share_limits_a_busy_loop(mode):
     if mode == "cgroup" and machine_cpu_mechanism() != "cgroup":
         pytest.skip(NO_CGROUP)
-    with LocalRuntime(cpu_limit=mode) as rt:
-        assert rt.cpu.mechanism == mode
-        rt.deploy(fn("spin", "basic.spin", memory_mb=256))  # 256/1769 = 0.14 vCPU
-        limited = rt.invoke("spin", {"seconds": 1.0}).result
-    with LocalRuntime(cpu_limit=False) as rt:
-        rt.deploy(fn("spin", "basic.spin", memory_mb=256))
-        free = rt.invoke("spin", {"seconds": 1.0}).result
-    # Other processes may share the cores, so the control is relative; the cap is absolute.
-    assert limited["cpu"] / limited["wall"] < 0.3, limited
-    assert free["cpu"] / free["wall"] > 1.5 * limited["cpu"] / limited["wall"], (free, limited)
+    # Other processes may share the cores, so the control is relative and the cap absolute; a busy
+    # moment can starve the uncapped control, so the pair is measured up to three times.
+    runs = []
+    for _ in range(3):
+        with LocalRuntime(cpu_limit=mode) as rt:
+            assert rt.cpu.mechanism == mode
+            rt.deploy(fn("spin", "basic.spin", memory_mb=256))  # 256/1769 = 0.14 vCPU
+            limited = rt.invoke("spin", {"seconds": 1.0}).result
+        with LocalRuntime(cpu_limit=False) as rt:
+            rt.deploy(fn("spin", "basic.spin", memory_mb=256))
+            free = rt.invoke("spin", {"seconds": 1.0}).result
+        assert limited["cpu"] / limited["wall"] < 0.3, limited  # the cap holds on every run
+        runs.append((free, limited))
+        if free["cpu"] / free["wall"] > 1.5 * limited["cpu"] / limited["wall"]:
+            break
+    else:
+        pytest.fail(f"the uncapped spin never got 1.5x the capped one's CPU share: {runs}")
 
 
 # -- no orphans --------------------------------------------------------------------------------
