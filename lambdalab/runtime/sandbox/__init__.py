@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,6 +133,7 @@ class NamespaceSandbox:
         self._layers = layers
         self.layers_root = LAYERS_ROOT if layers is not None else None
         self._namespaces: list[int] = []  # user, mount: held from the first worker until close()
+        self._closing = threading.Lock()
         self._pid_pipe: tuple[int, int] | None = None
 
     def command(self, argv: list[str], environ: dict[str, str]) -> tuple[list[str], list[int]]:
@@ -163,10 +165,13 @@ class NamespaceSandbox:
         return int(data) if data else pid
 
     def close(self) -> None:
-        """Let the namespaces go: with the last worker dead, the kernel frees the private /tmp."""
-        for fd in self._namespaces:
+        """Let the namespaces go: with the last worker dead, the kernel frees the private /tmp.
+
+        Once: an environment can be destroyed by the janitor and by a close at the same time."""
+        with self._closing:
+            namespaces, self._namespaces = self._namespaces, []
+        for fd in namespaces:
             os.close(fd)
-        self._namespaces = []
 
 
 class HostSandbox:
