@@ -32,6 +32,7 @@ from lambdalab.cloud.eventbridge.schedules import (
 )
 from lambdalab.cloud.eventbridge.targets import lambda_function_name
 from lambdalab.cloud.lambda_service import LambdaService
+from lambdalab.cloud.moto import every_backend
 
 log = logging.getLogger(__name__)
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -182,22 +183,21 @@ class SchedulerSource:
         from moto.scheduler.models import scheduler_backends
 
         found = []
-        for account_id in list(scheduler_backends.keys()):
-            for _region, backend in list(scheduler_backends[account_id].items()):
-                for group in list(backend.schedule_groups.values()):
-                    for schedule in list(group.schedules.values()):
-                        try:
-                            parsed: Any = schedule_of(schedule)
-                        except ValueError as e:
-                            log.warning("schedule %s is not valid, never fires: %s", schedule.arn, e)
-                            continue
-                        # The expression key changes when anything that moves fire times changes.
-                        key = "|".join(str(x) for x in (
-                            schedule.schedule_expression, schedule.schedule_expression_timezone,
-                            schedule.flexible_time_window, schedule.start_date, schedule.end_date))
-                        found.append(ScheduledRule(arn=schedule.arn, expression=key,
-                                                   enabled=schedule.state == "ENABLED", ref=schedule,
-                                                   schedule=parsed, starts=_date(schedule.start_date)))
+        for backend in every_backend(scheduler_backends):
+            for group in list(backend.schedule_groups.values()):
+                for schedule in list(group.schedules.values()):
+                    try:
+                        parsed: Any = schedule_of(schedule)
+                    except ValueError as e:
+                        log.warning("schedule %s is not valid, never fires: %s", schedule.arn, e)
+                        continue
+                    # The expression key changes when anything that moves fire times changes.
+                    key = "|".join(str(x) for x in (
+                        schedule.schedule_expression, schedule.schedule_expression_timezone,
+                        schedule.flexible_time_window, schedule.start_date, schedule.end_date))
+                    found.append(ScheduledRule(arn=schedule.arn, expression=key,
+                                               enabled=schedule.state == "ENABLED", ref=schedule,
+                                               schedule=parsed, starts=_date(schedule.start_date)))
         return found
 
     def fire(self, rule: ScheduledRule, when: datetime) -> list[SchedulerInvocation]:

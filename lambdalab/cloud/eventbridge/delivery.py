@@ -30,7 +30,7 @@ from lambdalab.cloud.eventbridge.patterns import InvalidEventPatternError, cache
 from lambdalab.cloud.eventbridge.schedules import Clock, ScheduledRule
 from lambdalab.cloud.eventbridge.targets import aws_event, iso_time, lambda_function_name, target_input
 from lambdalab.cloud.lambda_service import LambdaService
-from lambdalab.cloud.moto import Patches
+from lambdalab.cloud.moto import Patches, every_backend
 from lambdalab.cloud.moto import events as moto_events
 
 log = logging.getLogger(__name__)
@@ -198,15 +198,11 @@ class EventBridgeDelivery:
         """Every rule with a ScheduleExpression, across moto's accounts and regions."""
         from moto.events.models import events_backends
 
-        found = []
-        for account_id in list(events_backends.keys()):
-            for _region, backend in list(events_backends[account_id].items()):
-                for bus in list(backend.event_buses.values()):
-                    for rule in list(bus.rules.values()):
-                        if rule.scheduled_expression:
-                            found.append(ScheduledRule(arn=rule.arn, expression=rule.scheduled_expression,
-                                                       enabled=rule.state == "ENABLED", ref=rule))
-        return found
+        return [ScheduledRule(arn=rule.arn, expression=rule.scheduled_expression,
+                              enabled=rule.state == "ENABLED", ref=rule)
+                for backend in every_backend(events_backends)
+                for bus in list(backend.event_buses.values())
+                for rule in list(bus.rules.values()) if rule.scheduled_expression]
 
     def fire(self, rule: ScheduledRule, when: datetime) -> list[Delivery]:
         """Deliver one scheduled event (AWS's shape: source aws.events, detail-type Scheduled Event)."""

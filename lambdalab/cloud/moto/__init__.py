@@ -15,7 +15,7 @@ restores them, last first; `original(owner, name)` is moto's own definition whil
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +52,13 @@ class Patches:
                 setattr(owner, name, previous)
                 if _originals.get((id(owner), name)) is previous:
                     del _originals[(id(owner), name)]
+
+
+def every_backend(backends: Any) -> Iterator[Any]:
+    """Each backend of a moto service, in every account and region it has made one for; copied
+    first, since requests being served may add more meanwhile."""
+    for account_id in list(backends.keys()):
+        yield from list(backends[account_id].values())
 
 
 def original(owner: Any, name: str) -> Any:
