@@ -89,15 +89,19 @@ def load_module(path: Path, name: str | None = None) -> ModuleType:
     """The Python file at `path`, imported afresh (each call re-runs it, so the latest edit counts).
 
     It is registered in `sys.modules` under `name` (default: one derived from the path) while it
-    runs, because dataclasses and `typing.get_type_hints` look their module up there."""
+    runs, because dataclasses and `typing.get_type_hints` look their module up there. The source
+    is compiled each time, never read from `__pycache__`: a cached .pyc is trusted when the file's
+    size and mtime (whole seconds) match, so a same-length edit saved within a second would run the
+    old code."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     name = name or f"lambdalab_lab_{re.sub(r'[^0-9A-Za-z]', '_', path.resolve().as_posix())}"
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
     module = importlib.util.module_from_spec(spec)
+    code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    exec(code, module.__dict__)
     return module
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -663,3 +664,19 @@ def test_load_module_imports_the_file_afresh_and_registers_it(tmp_path):
     assert labs.load_module(path, "lab_test_choose").Pick().mb == 1024
     with pytest.raises(FileNotFoundError, match="missing.py does not exist"):
         labs.load_module(tmp_path / "missing.py")
+
+
+def test_load_module_runs_a_same_length_edit_saved_within_the_same_second(tmp_path, monkeypatch):
+    """A .pyc in __pycache__ is trusted when size and whole-second mtime match; a learner's quick
+    one-character fix (same length, same second) must still run. Learners write bytecode (CI's
+    environment may set PYTHONDONTWRITEBYTECODE, which hid this)."""
+    import os
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    path = tmp_path / "answer.py"
+    path.write_text("VALUE = 1\n")
+    stamp = path.stat().st_mtime_ns
+    assert labs.load_module(path).VALUE == 1
+    path.write_text("VALUE = 2\n")
+    os.utime(path, ns=(stamp, stamp))
+    assert labs.load_module(path).VALUE == 2

@@ -258,10 +258,11 @@ def test_allow_runs_until_the_invocation_budget_and_the_brake_ends_it(looping):
 
 def test_allow_runs_until_the_time_budget(looping):
     looping.set_recursive_loop("thumbs", "Allow")
-    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(100_000, 1.0))
+    # 3 s: a cold start of the Pillow function alone can take over a second on a loaded machine.
+    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(100_000, 3.0))
     assert run.stopped_by == STOPPED_BY_TIME
-    assert 1.0 <= run.braked_at < 1.5
-    assert run.count > 1 and run.rate > 0  # how far it got in 1 s depends on the machine (a cold start included)
+    assert 3.0 <= run.braked_at < 3.5
+    assert run.count > 1 and run.rate > 0  # how far it got depends on the machine
     time.sleep(0.3)
     assert len(looping.records("thumbs")) == run.count
 
