@@ -47,6 +47,27 @@ def worker_command(client: str, handler: str) -> list[str]:
     return guarded([sys.executable, *WORKER_FLAGS, "-m", module, handler])
 
 
+def _wait_with_peak(proc: subprocess.Popen) -> tuple[int, int]:
+    """Wait for `proc` to end: its exit code, and the peak memory (kB) of it and the children it reaped.
+
+    The kernel keeps that account past the process's death, so a worker that dies before it
+    asks for an event still has a Max Memory Used. Holds Popen's waitpid lock while waiting, as
+    `Popen.wait` does, so a `poll()` from another thread cannot reap it first.
+    """
+    lock = getattr(proc, "_waitpid_lock", None)
+    if lock is None:  # a snapshot-restored worker: the template's child, not ours
+        return proc.wait(), 0
+    with lock:
+        if proc.returncode is not None:
+            return proc.returncode, 0
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except ChildProcessError:
+            return proc.wait(), 0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # macOS counts bytes
+
+
 def runtime_mismatch_line(declared: str) -> str:
     """INIT's one line when the declared runtime is not the interpreter that runs the worker."""
     v = sys.version_info
@@ -162,6 +183,7 @@ class ExecutionEnvironment:
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
+        self.suppressed_init_ms = 0.0  # a re-init after a crash, owed to the next invocation's Duration
         self.init_failure: Outcome | None = None
         self._peak_kb = 0  # last peak seen: a killed worker's /proc entry is gone
         self.exit_status: str | None = None
@@ -247,8 +269,9 @@ class ExecutionEnvironment:
     def reset(self) -> bool:
         """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
 
-        Its INIT is the environment's business, not a cold start: it is not reported as an Init
-        Duration. False (and the environment destroyed) when the new worker fails to start.
+        Its INIT is not a cold start: Lambda runs it with the next invocation (a "suppressed init")
+        and counts it in that invocation's Duration, never as an Init Duration; `suppressed_init_ms`
+        holds it until then. False (and the environment destroyed) when the new worker fails to start.
         """
         if self._closing:
             return False
@@ -264,10 +287,13 @@ class ExecutionEnvironment:
         self.exit_status = None
         self._peak_kb = 0
         self.start()
+        self.suppressed_init_ms = self.init_ms or 0.0
         return self.init_failure is None
+
     def _watch_exit(self) -> None:
         proc = self.proc
-        code = proc.wait()
+        code, peak = _wait_with_peak(proc)
+        self._peak_kb = max(self._peak_kb, peak)
         self.exit_status = f"signal: {signal.Signals(-code).name[3:].lower()}" if code < 0 else f"exit status {code}"
         if -code == signal.SIGKILL:
             self.exit_status = "signal: killed"
