@@ -39,33 +39,13 @@ if TYPE_CHECKING:
 # Lambda gives INIT 10 s on on-demand functions before it fails the environment.
 INIT_LIMIT_S = 10.0
 _PAGE_KB = 1024
+_INIT_SAMPLE_S = 0.01  # how often a starting worker's memory is sampled
 
 
 def worker_command(client: str, handler: str) -> list[str]:
     """The worker's argv; on Linux the kernel kills it should the runtime die (the client also polls)."""
     module = "awslambdaric" if client == "awslambdaric" else "ric"  # ric: the runtime site's copy
     return guarded([sys.executable, *WORKER_FLAGS, "-m", module, handler])
-
-
-def _wait_with_peak(proc: subprocess.Popen) -> tuple[int, int]:
-    """Wait for `proc` to end: its exit code, and the peak memory (kB) of it and the children it reaped.
-
-    The kernel keeps that account past the process's death, so a worker that dies before it
-    asks for an event still has a Max Memory Used. Holds Popen's waitpid lock while waiting, as
-    `Popen.wait` does, so a `poll()` from another thread cannot reap it first.
-    """
-    lock = getattr(proc, "_waitpid_lock", None)
-    if lock is None:  # a snapshot-restored worker: the template's child, not ours
-        return proc.wait(), 0
-    with lock:
-        if proc.returncode is not None:
-            return proc.returncode, 0
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except ChildProcessError:
-            return proc.wait(), 0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1)  # macOS counts bytes
 
 
 def runtime_mismatch_line(declared: str) -> str:
@@ -250,7 +230,7 @@ class ExecutionEnvironment:
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
         self._watcher.start()
-        finished = self._init_done.wait(timeout=limit)
+        finished = self._wait_for_init(limit)
         self.init_ms = (time.perf_counter() - t0) * 1000
         if self.init_failure is None and not finished:
             self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
@@ -265,6 +245,18 @@ class ExecutionEnvironment:
         self._cpu.attach(self.pid)
         self._cpu.attach(self.proc.pid)  # last: a duty cycle stops the process group it leads
         self.state = "idle"
+
+    def _wait_for_init(self, limit_s: float) -> bool:
+        """Wait up to `limit_s` for INIT to end, sampling the worker's peak memory meanwhile: a
+        worker that dies before it asks for an event leaves no /proc entry to read afterwards."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            self._observe_peak()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._init_done.is_set()
+            if self._init_done.wait(timeout=min(_INIT_SAMPLE_S, remaining)):
+                return True
 
     def reset(self) -> bool:
         """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
@@ -292,8 +284,7 @@ class ExecutionEnvironment:
 
     def _watch_exit(self) -> None:
         proc = self.proc
-        code, peak = _wait_with_peak(proc)
-        self._peak_kb = max(self._peak_kb, peak)
+        code = proc.wait()
         self.exit_status = f"signal: {signal.Signals(-code).name[3:].lower()}" if code < 0 else f"exit status {code}"
         if -code == signal.SIGKILL:
             self.exit_status = "signal: killed"

@@ -29,8 +29,11 @@ def handler(event, context):
 
 DIES_AT_IMPORT = '''
 import os
-x = bytearray(24 << 20)  # some memory before the crash, as a real init would use
-os._exit(3)  # before the runtime client ever asks for an event
+import time
+x = bytearray(24 << 20)  # some memory in use, as a real init would have
+x[::4096] = b"x" * len(x[::4096])  # touched, so it is resident
+time.sleep(0.3)  # a while of INIT
+os._exit(3)  # then gone, before the runtime client ever asks for an event
 
 def handler(event, context):
     return "never"
