@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # Lambda gives INIT 10 s on on-demand functions before it fails the environment.
 INIT_LIMIT_S = 10.0
 _PAGE_KB = 1024
+_INIT_SAMPLE_S = 0.01  # how often a starting worker's memory is sampled
 
 
 def worker_command(client: str, handler: str) -> list[str]:
@@ -162,6 +163,7 @@ class ExecutionEnvironment:
         self.invocations = 0
         self.last_used = time.monotonic()
         self.init_ms: float | None = None
+        self.suppressed_init_ms = 0.0  # a re-init after a crash, owed to the next invocation's Duration
         self.init_failure: Outcome | None = None
         self._peak_kb = 0  # last peak seen: a killed worker's /proc entry is gone
         self.exit_status: str | None = None
@@ -228,7 +230,7 @@ class ExecutionEnvironment:
         threading.Thread(target=self._read_logs, name=f"log-{self.id[:8]}", daemon=True).start()
         self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
         self._watcher.start()
-        finished = self._init_done.wait(timeout=limit)
+        finished = self._wait_for_init(limit)
         self.init_ms = (time.perf_counter() - t0) * 1000
         if self.init_failure is None and not finished:
             self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
@@ -244,11 +246,24 @@ class ExecutionEnvironment:
         self._cpu.attach(self.proc.pid)  # last: a duty cycle stops the process group it leads
         self.state = "idle"
 
+    def _wait_for_init(self, limit_s: float) -> bool:
+        """Wait up to `limit_s` for INIT to end, sampling the worker's peak memory meanwhile: a
+        worker that dies before it asks for an event leaves no /proc entry to read afterwards."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            self._observe_peak()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._init_done.is_set()
+            if self._init_done.wait(timeout=min(_INIT_SAMPLE_S, remaining)):
+                return True
+
     def reset(self) -> bool:
         """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
 
-        Its INIT is the environment's business, not a cold start: it is not reported as an Init
-        Duration. False (and the environment destroyed) when the new worker fails to start.
+        Its INIT is not a cold start: Lambda runs it with the next invocation (a "suppressed init")
+        and counts it in that invocation's Duration, never as an Init Duration; `suppressed_init_ms`
+        holds it until then. False (and the environment destroyed) when the new worker fails to start.
         """
         if self._closing:
             return False
@@ -264,7 +279,9 @@ class ExecutionEnvironment:
         self.exit_status = None
         self._peak_kb = 0
         self.start()
+        self.suppressed_init_ms = self.init_ms or 0.0
         return self.init_failure is None
+
     def _watch_exit(self) -> None:
         proc = self.proc
         code = proc.wait()

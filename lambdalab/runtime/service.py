@@ -484,9 +484,15 @@ class LocalRuntime:
         cold = env.invocations == 0 and env.init_type != "provisioned-concurrency"
         init_lines = env.take_logs() if env.invocations == 0 else []
         trace = trace_header or new_trace_header()
+        failed_init_ms = None
         if env.init_failure is not None:
             outcome = env.init_failure
-            outcome.started_at = outcome.ended_at = time.time()
+            # Lambda runs a failed INIT again in the invoke phase: the REPORT's Duration is that
+            # INIT, here the one measured (not run twice), and INIT_REPORT reports the first.
+            failed_init_ms = env.init_ms or 0.0
+            outcome.duration_ms = failed_init_ms
+            outcome.ended_at = time.time()
+            outcome.started_at = outcome.ended_at - failed_init_ms / 1000
         else:
             nxt = NextInvocation(request_id=request_id, body=payload, deadline_ms=0,
                                  function_arn=config.arn, trace_id=trace,
@@ -500,16 +506,17 @@ class LocalRuntime:
                          ended_at=outcome.ended_at, architecture=config.architecture,
                          attempt=attempt, trace_id=trace,
                          provisioned=env.init_type == "provisioned-concurrency")
-        if cold and env.init_ms is not None:
+        if cold and env.init_ms is not None and failed_init_ms is None:
             if env.template is not None:
                 inv.restore_ms = round(env.init_ms, 2)
             else:
                 inv.init_ms = round(env.init_ms, 2)
-        inv.duration_ms = round(outcome.duration_ms, 2)
+        suppressed, env.suppressed_init_ms = env.suppressed_init_ms, 0.0  # a re-init after a crash (reset)
+        inv.duration_ms = round(outcome.duration_ms + suppressed, 2)
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
         fill_result(inv, outcome, config.timeout_s)
-        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s)
+        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s, failed_init_ms)
         inv.log_lines = [text for _, text in stamped]
         with self._lock:
             fn.records.append(inv)

@@ -58,6 +58,9 @@ def handler(event, context):
             return [root, errno.errorcode[e.errno]]
     if action == "who":
         return {"uid": os.getuid(), "gid": os.getgid(), "secret": os.environ.get(event["variable"])}
+    if action == "whoami":
+        import getpass, grp, pwd
+        return [pwd.getpwuid(os.getuid()).pw_name, getpass.getuser(), grp.getgrgid(os.getgid()).gr_name]
     if action == "open":
         try:
             with open(event["path"], "rb") as f:
@@ -234,3 +237,11 @@ def test_the_sandbox_works_when_the_interpreters_packages_live_under_tmp(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "no Lambda sandbox" not in result.stderr
     assert '"greeting": "Hello, world!"' in result.stdout
+
+
+def test_the_user_has_lambdas_name(rt: LocalRuntime, code: Path) -> None:
+    """pwd and getpass name the function's user sbx_user1051, as on Lambda (an unknown uid raises KeyError).
+
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    """
+    assert rt.invoke(deploy(rt, code), {"action": "whoami"}).result == ["sbx_user1051"] * 3

@@ -37,6 +37,11 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 DEVICES = ("null", "zero", "full", "random", "urandom")
+# pivot_root has no libc wrapper: its system call number, per architecture (x86_64's own table;
+# aarch64 and riscv64 share the generic one).
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41}
+# Lambda's function user and group, as /etc/passwd and /etc/group name them there.
+SANDBOX_USER = "sbx_user1051"
 MASKED = ("/etc/shadow", "/etc/gshadow")  # readable by a worker whose outer uid is root
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -80,6 +85,26 @@ def _bind(source: int | str, target: str, *, file: bool = False, writable: bool 
         _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
+def _name_the_user(root: str, uid: int, gid: int) -> None:
+    """Lambda's sbx_user1051 before the host's /etc/passwd and /etc/group, so pwd and getpass name the user.
+
+    Each file is written into the new root, bound over the read-only /etc copy, then unlinked
+    (the bind keeps it): nothing extra shows at the sandbox's top level.
+    """
+    for name, entry in (("passwd", f"{SANDBOX_USER}:x:{uid}:{gid}::/home/{SANDBOX_USER}:/sbin/nologin\n"),
+                        ("group", f"{SANDBOX_USER}:x:{gid}:\n")):
+        target = f"{root}/etc/{name}"
+        if not os.path.exists(target):
+            continue
+        with open(f"/etc/{name}", "rb") as f:
+            text = f.read()
+        staged = f"{root}/.{name}"
+        with open(staged, "wb") as f:
+            f.write(entry.encode() + text)  # first: a host account with the same id must not shadow it
+        _bind(staged, target, file=True)
+        os.unlink(staged)
+
+
 def _build_root(spec: dict) -> None:
     """Mount the sandbox's file system in a tmpfs and pivot into it."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
@@ -105,6 +130,7 @@ def _build_root(spec: dict) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
+    _name_the_user(root, spec["uid"], spec["gid"])
     _bind(task, root + "/var/task")
     if opt is not None:
         _bind(opt, root + "/opt")
@@ -116,7 +142,10 @@ def _build_root(spec: dict) -> None:
     # fresh one covers it before any handler code runs.
     _bind("/proc", root + "/proc", writable=True)
     os.makedirs(root + "/.old")
-    _check(_libc.syscall(155, root.encode(), (root + "/.old").encode()), "pivot_root")  # SYS_pivot_root (x86_64)
+    machine = os.uname().machine
+    if machine not in SYS_PIVOT_ROOT:
+        raise OSError(f"pivot_root: no system call number known for {machine}")
+    _check(_libc.syscall(SYS_PIVOT_ROOT[machine], root.encode(), (root + "/.old").encode()), "pivot_root")
     os.chdir("/")
     _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
     os.rmdir("/.old")
