@@ -54,7 +54,8 @@ class AwsTarget(CloudTarget):
         show(Plan(account, session.region_name, run.prefix, tuple(creates)).text())
         confirm_account(account, env)  # before anything is created
         stand_in = bool(env.get("AWS_ENDPOINT_URL"))
-        super().__init__(session, run, account, local_target() if stand_in else upload_target("python3.12"))
+        super().__init__(session, run, account, local_target() if stand_in else upload_target("python3.12"),
+                         online_build=not stand_in)
         self.budget = ensure_budget(session, account, env)
         limit = self.budget["BudgetLimit"]
         show(f"monthly budget {self.budget['BudgetName']}: {limit['Amount']} {limit['Unit']}")

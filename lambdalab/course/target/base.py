@@ -43,12 +43,14 @@ class CloudTarget:
 
     kind = "cloud"
 
-    def __init__(self, session: Any, run: Run, account_id: str, build_target: BuildTarget | None = None):
+    def __init__(self, session: Any, run: Run, account_id: str, build_target: BuildTarget | None = None,
+                 online_build: bool = False):
         self.session = session
         self.run = run
         self.account_id = account_id
         self.region = session.region_name
         self._build_target = build_target
+        self._online_build = online_build  # Lambda's platform wheels come from the index, not the local wheelhouse
         self._closed = False
         self._clients: dict[str, Any] = {}
 
@@ -100,7 +102,7 @@ class CloudTarget:
     # -- functions -------------------------------------------------------------------------------
     def package(self, code_dir: str | Path) -> bytes:
         """The deployment package `lambdalab build` makes for where this target runs functions."""
-        return build(code_dir, target=self._build_target).zip_bytes()
+        return build(code_dir, target=self._build_target, online=self._online_build).zip_bytes()
 
     def create_function(self, base: str, code_dir: str | Path, handler: str, *, role: str,
                         memory: int = 128, timeout: int = 3, env: Mapping[str, str] | None = None,
