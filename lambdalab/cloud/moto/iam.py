@@ -67,8 +67,13 @@ def _json_body(response: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _arn(response: Any, service: str, resource: str) -> str:
-    return f"arn:{response.partition}:{service}:{response.region}:{response.current_account}:{resource}"
+def _resource(response: Any, service: str, name: str | None, path: str) -> str:
+    """`*` when the call names nothing, the ARN it names, or the ARN of `path` in the caller's account."""
+    if not name:
+        return "*"
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{response.partition}:{service}:{response.region}:{response.current_account}:{path}"
 
 
 def function_resource(response: Any) -> str:
@@ -77,41 +82,26 @@ def function_resource(response: Any) -> str:
     name = unquote(match["name"]) if match else None
     if name is None and response.method == "POST" and re.match(r"^/20\d\d-\d\d-\d\d/functions/?$", response.path):
         name = _json_body(response).get("FunctionName")
-    if not name:
-        return "*"
-    if name.startswith("arn:"):
-        return name
-    qualifier = (response.querystring.get("Qualifier") or [None])[0]
-    name, _, inline = name.partition(":")
-    qualifier = inline or qualifier
-    return _arn(response, "lambda", f"function:{name}" + (f":{qualifier}" if qualifier else ""))
+    base, _, inline = (name or "").partition(":")
+    qualifier = inline or (response.querystring.get("Qualifier") or [None])[0]
+    return _resource(response, "lambda", name, f"function:{base}" + (f":{qualifier}" if qualifier else ""))
 
 
 def table_resource(response: Any) -> str:
     """The table (or index) a DynamoDB call names, or `*` (ListTables, batch calls)."""
     body = _json_body(response)
-    table = body.get("TableName")
-    if not table:
-        tables = list(body.get("RequestItems") or {})
-        table = tables[0] if len(tables) == 1 else None
-    if not table:
-        return "*"
-    if table.startswith("arn:"):
-        return table
+    tables = list(body.get("RequestItems") or {})
+    table = body.get("TableName") or (tables[0] if len(tables) == 1 else None)
     index = body.get("IndexName")
-    return _arn(response, "dynamodb", f"table/{table}" + (f"/index/{index}" if index else ""))
+    return _resource(response, "dynamodb", table, f"table/{table}" + (f"/index/{index}" if index else ""))
 
 
 def log_resource(response: Any) -> str:
     """The log group (or stream) a CloudWatch Logs call names, or `*` (DescribeLogGroups)."""
     body = _json_body(response)
     group = body.get("logGroupName") or body.get("logGroupIdentifier")
-    if not group:
-        return "*"
-    if group.startswith("arn:"):
-        return group
     stream = body.get("logStreamName")
-    return _arn(response, "logs", f"log-group:{group}" + (f":log-stream:{stream}" if stream else ""))
+    return _resource(response, "logs", group, f"log-group:{group}" + (f":log-stream:{stream}" if stream else ""))
 
 
 def install(patches: Patches) -> None:
