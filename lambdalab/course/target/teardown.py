@@ -10,6 +10,7 @@ simply run again. `verify` lists every service once more and returns what is lef
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,7 @@ def _buckets(clients: Clients, prefix: str) -> list[Resource]:
 
 
 def _queues(clients: Clients, prefix: str) -> list[Resource]:
-    urls = clients("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
+    urls = _pages(clients("sqs"), "list_queues", "QueueUrls", QueueNamePrefix=prefix)
     return [Resource("sqs", "queue", url.rsplit("/", 1)[-1], url) for url in urls]
 
 
@@ -103,17 +104,17 @@ def _topics(clients: Clients, prefix: str) -> list[Resource]:
 
 
 def _rules(clients: Clients, prefix: str) -> list[Resource]:
-    rules = clients("events").list_rules(NamePrefix=prefix).get("Rules", [])
+    rules = _pages(clients("events"), "list_rules", "Rules", NamePrefix=prefix)
     return [Resource("events", "rule", r["Name"]) for r in rules]
 
 
 def _schedules(clients: Clients, prefix: str) -> list[Resource]:
-    found = clients("scheduler").list_schedules(NamePrefix=prefix).get("Schedules", [])
+    found = _pages(clients("scheduler"), "list_schedules", "Schedules", NamePrefix=prefix)
     return [Resource("scheduler", "schedule", s["Name"], s.get("GroupName", "default")) for s in found]
 
 
 def _apis(clients: Clients, prefix: str) -> list[Resource]:
-    items = clients("apigatewayv2").get_apis().get("Items", [])
+    items = _pages(clients("apigatewayv2"), "get_apis", "Items")
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
@@ -185,14 +186,23 @@ def delete(clients: Clients, resource: Resource) -> None:
             raise
 
 
-def teardown(clients: Clients, prefix: str, report: Callable[[Resource], Any] | None = None) -> list[Resource]:
+def teardown(clients: Clients, prefix: str, report: Callable[[Resource], Any] | None = None, *,
+             rounds: int = 3, pause_s: float = 2.0, sleep: Callable[[float], None] = time.sleep) -> list[Resource]:
     """Delete everything carrying `prefix`, then list every service again; returns what is left
-    (empty when the run is gone). `report(resource)` is told each deletion."""
-    for resource in inventory(clients, prefix):
-        delete(clients, resource)
-        if report is not None:
-            report(resource)
-    return inventory(clients, prefix)
+    (empty when the run is gone). AWS's listings are eventually consistent (a bucket or role just
+    deleted may still be listed), so what is still listed is deleted again, up to `rounds` times
+    `pause_s` apart. `report(resource)` is told each deletion."""
+    left = inventory(clients, prefix)
+    for round_ in range(rounds):
+        for resource in left:
+            delete(clients, resource)
+            if report is not None:
+                report(resource)
+        left = inventory(clients, prefix)
+        if not left or round_ == rounds - 1:
+            break
+        sleep(pause_s)
+    return left
 
 
 def runs(clients: Clients) -> dict[str, list[Resource]]:

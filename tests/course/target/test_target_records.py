@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from lambdalab.course.target import reports
+from lambdalab.course.target import reports, teardown
 from lambdalab.course.target.runs import Run, age_text, run_of
 
 COLD = ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 12.34 ms\tBilled Duration: 133 ms\t"
@@ -80,3 +80,16 @@ def test_a_runs_names_carry_its_prefix_and_its_age() -> None:
         run.name("My_Bucket")
     with pytest.raises(ValueError, match="not a run id"):
         Run("yesterday")
+
+
+def test_teardown_deletes_again_what_an_eventually_consistent_listing_still_shows(monkeypatch) -> None:
+    """S3 and IAM listings are eventually consistent: a bucket just deleted may still be listed
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel)."""
+    bucket = teardown.Resource("s3", "bucket", "lw-2611290213-a1b2-photos")
+    listings = [[bucket], [bucket], []]  # still listed once after its deletion, then gone
+    deleted: list[teardown.Resource] = []
+    monkeypatch.setattr(teardown, "LISTERS", (lambda clients, prefix: listings.pop(0),))
+    monkeypatch.setattr(teardown, "delete", lambda clients, resource: deleted.append(resource))
+    pauses: list[float] = []
+    assert teardown.teardown(lambda service: None, "lw-2611290213-a1b2-", sleep=pauses.append) == []
+    assert deleted == [bucket, bucket] and pauses == [2.0]
