@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from lambdalab.course.target import teardown
-from lambdalab.course.target.aws import aws_session, confirmed_account
+from lambdalab.course.target.aws import aws_session, clients_of, confirmed_account
 from lambdalab.course.target.runs import Run, age_text
 from lambdalab.runtime.errors import LambdaLabError
 
@@ -19,7 +19,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except LambdaLabError as e:
         print(f"lambdalab status: error: {e}", file=sys.stderr)
         return 2
-    runs = teardown.runs(session.client)
+    runs = teardown.runs(clients_of(session))
     print(f"account {account}, region {session.region_name}: {len(runs)} run(s) with resources")
     for run_id, resources in sorted(runs.items()):
         print(f"run {run_id} (started {age_text(Run(run_id))} ago): {len(resources)} resource(s)")

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from lambdalab.course.target import teardown
-from lambdalab.course.target.aws import aws_session, confirmed_account
+from lambdalab.course.target.aws import aws_session, clients_of, confirmed_account
 from lambdalab.course.target.runs import PREFIX, Run
 from lambdalab.runtime.errors import LambdaLabError
 
@@ -28,7 +28,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
         return 2
     what = f"run {args.run}" if args.run else "every run"
     print(f"Tearing down {what} in account {account}, region {session.region_name}", flush=True)
-    left = teardown.teardown(session.client, prefix,
+    left = teardown.teardown(clients_of(session), prefix,
                              report=lambda r: print(f"  deleted {r.service} {r.kind} {r.name}", flush=True))
     if left:
         print("still there after teardown: " + ", ".join(f"{r.kind} {r.name}" for r in left), file=sys.stderr)

@@ -10,8 +10,9 @@ exists and shows it. Functions are packaged for Lambda's platform, or for this m
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lambdalab.build.targets import local_target, upload_target
@@ -31,6 +32,11 @@ def aws_session(env: Mapping[str, str] | None = None) -> Any:
     if session.region_name is None:
         session = boto3.session.Session(profile_name=env.get("AWS_PROFILE") or None, region_name=DEFAULT_REGION)
     return session
+
+
+def clients_of(session: Any) -> Callable[[str], Any]:
+    """One boto3 client per service for `session`, made on first use (making one takes a while)."""
+    return functools.cache(session.client)
 
 
 def confirmed_account(session: Any, env: Mapping[str, str] | None = None) -> str:

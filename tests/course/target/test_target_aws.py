@@ -24,7 +24,7 @@ import sys
 import pytest
 
 from lambdalab.course.target import on_aws, open_target, teardown
-from lambdalab.course.target.aws import aws_session
+from lambdalab.course.target.aws import aws_session, clients_of
 from lambdalab.course.target.safety import BUDGET_NAME, AccountNotConfirmed
 
 
@@ -35,7 +35,7 @@ def lambdalab(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def everything(env: dict) -> list[teardown.Resource]:
     """Every resource of every run on the stand-in, listed service by service."""
-    return teardown.inventory(aws_session(env).client)
+    return teardown.inventory(clients_of(aws_session(env)))
 
 
 def test_without_the_account_confirmation_nothing_is_created(sandbox, monkeypatch, capsys) -> None:
