@@ -157,6 +157,11 @@ def test_an_interrupted_run_is_cleaned_by_teardown_all_and_status_shows_nothing(
     assert status.returncode == 0, status.stderr
     assert f"run {run_id} (started " in status.stdout and "function" in status.stdout and "bucket" in status.stdout
 
+    other = lambdalab(sandbox, "teardown", "--run", "2001010000-beef")  # another run: this one is untouched
+    assert other.returncode == 0 and "deleted" not in other.stdout
+    assert f"run {run_id} (started " in lambdalab(sandbox, "status").stdout
+    assert "not a run id" in lambdalab(sandbox, "teardown", "--run", "yesterday").stderr
+
     done = lambdalab(sandbox, "teardown", "--all")
     assert done.returncode == 0, done.stderr
     assert "deleted s3 bucket" in done.stdout and "nothing of every run remains" in done.stdout
