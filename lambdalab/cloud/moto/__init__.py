@@ -4,7 +4,7 @@ moto runs Lambda functions only in Docker, drops S3 notifications to Lambda with
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
 never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`)
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from lambdalab.cloud.lambda_service import LambdaService
 
 _lock = threading.RLock()
+_ABSENT = object()  # what `Patches.add` records: the attribute did not exist before
 _originals: dict[tuple[int, str], Any] = {}  # (id(owner), name) -> moto's definition, while patched
 
 
@@ -45,10 +46,21 @@ class Patches:
             self._saved.append((owner, name, previous))
             setattr(owner, name, make(previous))
 
+    def add(self, owner: Any, name: str, value: Any) -> None:
+        """Give `owner` an attribute moto does not define; `remove()` deletes it again."""
+        with _lock:
+            if name in vars(owner):
+                raise AttributeError(f"{owner!r} already defines {name}; replace it instead")
+            self._saved.append((owner, name, _ABSENT))
+            setattr(owner, name, value)
+
     def remove(self) -> None:
         with _lock:
             while self._saved:
                 owner, name, previous = self._saved.pop()
+                if previous is _ABSENT:
+                    delattr(owner, name)
+                    continue
                 setattr(owner, name, previous)
                 if _originals.get((id(owner), name)) is previous:
                     del _originals[(id(owner), name)]
@@ -70,7 +82,7 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, s3, scheduler, sns, sqs
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, iam, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
@@ -78,6 +90,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
             module.install(patches, service)
         scheduler.install(patches)
         dynamodb.install(patches)
+        iam.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)
