@@ -150,7 +150,7 @@ class ExecutionEnvironment:
     def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
                  cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
                  init_type: str = "on-demand", template: "SnapshotTemplate | None" = None,
-                 layers: Path | None = None):
+                 layers: Path | None = None, sandbox: bool = True):
         self.config = config
         self.template = template
         self.client = client
@@ -182,7 +182,7 @@ class ExecutionEnvironment:
         self._watcher: threading.Thread | None = None
         # A snapshot-restored worker is forked by the template, outside any sandbox.
         self.sandbox: Sandbox = (HostSandbox(config, probe()) if template is not None
-                                 else for_environment(config, layers or merged_layers(config.layers)))
+                                 else for_environment(config, layers or merged_layers(config.layers), sandbox))
         self.tmpdir = Path(self.sandbox.tmp_path)
         self._note_once()
         self.server = RuntimeAPIServer(self)

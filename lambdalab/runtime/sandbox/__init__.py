@@ -203,9 +203,10 @@ class HostSandbox:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def for_environment(config: FunctionConfig, layers: Path | None = None) -> Sandbox:
-    """The sandbox one execution environment runs in: namespaces where the kernel allows them."""
-    support = probe()
+def for_environment(config: FunctionConfig, layers: Path | None = None, enabled: bool = True) -> Sandbox:
+    """The sandbox one execution environment runs in: namespaces where the kernel allows them and
+    `enabled` (switched off, to measure what the sandbox costs, the host fallback is used)."""
+    support = probe() if enabled else Support(False, "switched off: LocalRuntime(sandbox=False)")
     if support.ok:
         return NamespaceSandbox(config, layers)
     return HostSandbox(config, support)
