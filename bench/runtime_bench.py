@@ -72,9 +72,9 @@ def warm_invokes(n: int, client: str = "awslambdaric") -> list[float]:
     return samples
 
 
-def init_durations(handler: str, n: int, client: str = "awslambdaric") -> list[float]:
+def init_durations(handler: str, n: int, client: str = "awslambdaric", sandbox: bool = True) -> list[float]:
     samples = []
-    with LocalRuntime(idle_timeout_s=3600, client=client) as rt:
+    with LocalRuntime(idle_timeout_s=3600, client=client, sandbox=sandbox) as rt:
         for _ in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
             rt.deploy(FunctionConfig(name="cold", code_dir=HANDLERS, handler=handler, memory_mb=1769))
             inv = rt.invoke("cold", {})
@@ -135,6 +135,7 @@ def main() -> None:
         ("Init Duration: no-op handler", init_durations("noop.handler", COLD_STARTS)),
         ("Init Duration: no-op, lambdalab.runtime.ric client",
          init_durations("noop.handler", COLD_STARTS, "bootstrap")),
+        ("Init Duration: no-op handler, sandbox off", init_durations("noop.handler", COLD_STARTS, sandbox=False)),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
         ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
         ("Restore Duration: boto3 + S3 client (snap_start)", restore_durations("boto_init.handler", COLD_STARTS)),
@@ -152,3 +153,5 @@ def main() -> None:
           f"(target <= 25 ms); warm p50 {st.median(warm):.3f} ms (target <= 1 ms)")
     print(f"of which awslambdaric's own imports: {ric_imports - spawn:+.1f} ms; "
           f"lambdalab's own part (setpriv, Runtime API handshake): {noop_init - ric_imports:+.1f} ms")
+    print(f"the sandbox's part of a no-op Init Duration: "
+          f"{noop_init - st.median(d['Init Duration: no-op handler, sandbox off']):+.1f} ms")
