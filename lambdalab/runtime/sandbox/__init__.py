@@ -177,16 +177,19 @@ class NamespaceSandbox:
 class HostSandbox:
     """No namespaces: a private temporary directory and a read-only copy of the code, said so in the log."""
 
-    def __init__(self, config: FunctionConfig, support: Support):
+    def __init__(self, config: FunctionConfig, support: Support, copy_code: bool = True):
         self._dir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
         self.tmp_path = str(self._dir / "tmp")
         os.mkdir(self.tmp_path)
-        task = self._dir / "task"
-        shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
-        for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
-            mode = path.stat().st_mode
-            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-        self.task_root = self.host_cwd = str(task)
+        if not copy_code:  # a restore: the forked worker has the template's code (and path) already
+            self.task_root = self.host_cwd = str(config.code_dir)
+        else:
+            task = self._dir / "task"
+            shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
+            for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
+                mode = path.stat().st_mode
+                path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            self.task_root = self.host_cwd = str(task)
         self.layers_root = None
         self.note = support.note
 
