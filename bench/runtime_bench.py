@@ -72,11 +72,11 @@ def warm_invokes(n: int, client: str = "awslambdaric") -> list[float]:
     return samples
 
 
-def init_durations(handler: str, n: int, client: str = "awslambdaric",
+def init_durations(handler: str, n: int, client: str = "awslambdaric", sandbox: bool = True,
                    setups: list[float] | None = None) -> list[float]:
     """Init Durations of `n` cold starts; the sandbox's own setup of each (outside Init Duration) into `setups`."""
     samples = []
-    with LocalRuntime(idle_timeout_s=3600, client=client) as rt:
+    with LocalRuntime(idle_timeout_s=3600, client=client, sandbox=sandbox) as rt:
         for _ in tqdm(range(n), desc=f"cold starts {handler}", leave=False):
             rt.deploy(FunctionConfig(name="cold", code_dir=HANDLERS, handler=handler, memory_mb=1769))
             inv = rt.invoke("cold", {})
@@ -141,6 +141,7 @@ def main() -> None:
         ("sandbox setup, outside Init Duration (as Lambda's microVM start)", setups),
         ("Init Duration: no-op, lambdalab.runtime.ric client",
          init_durations("noop.handler", COLD_STARTS, "bootstrap")),
+        ("Init Duration: no-op handler, sandbox off", init_durations("noop.handler", COLD_STARTS, sandbox=False)),
         ("fresh `python -c` boto3 + S3 client", fresh_python(boto, COLD_STARTS)),
         ("Init Duration: boto3 + S3 client at init", init_durations("boto_init.handler", COLD_STARTS)),
         ("Restore Duration: boto3 + S3 client (snap_start)", restore_durations("boto_init.handler", COLD_STARTS)),
@@ -160,3 +161,5 @@ def main() -> None:
           f"lambdalab's own part (Runtime API handshake; the sandbox's setup, "
           f"p50 {st.median(setups):.1f} ms, is outside Init Duration): {noop_init - ric_imports:+.1f} ms "
           f"(target <= 5 ms: {'met' if noop_init - ric_imports <= 5 else 'NOT met'})")
+    print(f"the sandbox's part of a no-op Init Duration: "
+          f"{noop_init - st.median(d['Init Duration: no-op handler, sandbox off']):+.1f} ms")

@@ -100,6 +100,7 @@ class LambdaService:
         self.guard = RecursionGuard()
         self.runtime: Any = None
         self._provisioned: dict[str, dict[str, int]] = {}
+        self._layers: dict[str, Path] = {}  # layer version ARN -> its extracted content
         self._code_lock = threading.Lock()
         self._logs_lock = threading.Lock()
         self._workdir: tempfile.TemporaryDirectory | None = None
@@ -130,6 +131,7 @@ class LambdaService:
             self.runtime.remove(name)
         self.guard.reset()
         self._provisioned.clear()
+        self._layers.clear()
 
     def backend(self, account_id: str | None = None, region: str | None = None) -> Any:
         """moto's Lambda backend for an account and region (the cloud's by default)."""
@@ -141,15 +143,15 @@ class LambdaService:
         arn = _arn(ref)
         return self.backend() if arn is None else self.backend(arn.account or None, arn.region or None)
 
-    def _code_dir(self, fn: Any) -> Path:
-        """The function's deployment package, extracted once per code version."""
+    def _extracted(self, data: bytes, *where: str) -> Path:
+        """An archive extracted once under the work directory at `where` (named by its content)."""
         assert self._workdir is not None
-        target = Path(self._workdir.name) / "functions" / fn.function_name / fn.code_digest[:16]
+        target = Path(self._workdir.name).joinpath(*where)
         with self._code_lock:
             if not target.is_dir():
                 partial = target.with_name(target.name + ".partial")
                 try:
-                    with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                    with zipfile.ZipFile(io.BytesIO(data)) as zf:
                         zf.extractall(partial)
                 except zipfile.BadZipFile:
                     raise LambdaApiError(400, "InvalidParameterValueException",
@@ -157,6 +159,24 @@ class LambdaService:
                                          "Please check your file, then try to upload again.") from None
                 partial.rename(target)
         return target
+
+    def _code_dir(self, fn: Any) -> Path:
+        """The function's deployment package, extracted once per code version."""
+        return self._extracted(fn.code_bytes, "functions", fn.function_name, fn.code_digest[:16])
+
+    def _layer_dirs(self, fn: Any) -> list[Path]:
+        """The function's layers in its order, each version extracted once (Lambda extracts them into /opt)."""
+        backend = self.backend(fn.account_id, fn.region)
+        for ref in fn.layers:
+            arn = ref["Arn"]
+            # Kept once extracted: a function keeps a layer version that is deleted later, as on Lambda.
+            if arn not in self._layers:
+                layer = backend.layers_versions_by_arn(arn)
+                if layer is None:
+                    raise LambdaApiError(404, "ResourceNotFoundException", f"Layer version {arn} does not exist.")
+                self._layers[arn] = self._extracted(layer.code_bytes, "layers", layer.name,
+                                                    f"{layer.version}-{layer.code_digest[:16]}")
+        return [self._layers[ref["Arn"]] for ref in fn.layers]
 
     def _config_for(self, fn: Any) -> FunctionConfig:
         reserved = fn.reserved_concurrency
@@ -168,7 +188,7 @@ class LambdaService:
                 reserved_concurrency=None if reserved is None else int(reserved),
                 provisioned_concurrency=sum(self._provisioned.get(fn.function_name, {}).values()),
                 architecture=(fn.architectures or ["x86_64"])[0], region=fn.region,
-                account_id=fn.account_id, role_arn=fn.role)
+                account_id=fn.account_id, role_arn=fn.role, layers=self._layer_dirs(fn), runtime=fn.run_time)
         except InvalidParameterValueException as e:
             raise LambdaApiError(400, "InvalidParameterValueException", str(e)) from None
 

@@ -151,7 +151,7 @@ class ExecutionEnvironment:
     def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
                  cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
                  init_type: str = "on-demand", template: "SnapshotTemplate | None" = None,
-                 layers: Path | None = None):
+                 layers: Path | None = None, sandbox: bool = True):
         self.config = config
         self.template = template
         self.client = client
@@ -182,9 +182,10 @@ class ExecutionEnvironment:
         self.proc: subprocess.Popen | None = None
         self.pid = 0  # the worker proper: inside a sandbox, a child of `proc` in its own PID namespace
         self._watcher: threading.Thread | None = None
-        # A snapshot-restored worker is forked by the template, outside any sandbox.
-        self.sandbox: Sandbox = (HostSandbox(config, probe()) if template is not None
-                                 else for_environment(config, layers or merged_layers(config.layers)))
+        # A snapshot-restored worker is forked by the template, outside any sandbox; it runs the
+        # template's code, so copying the package (seconds for a big one) would be waste.
+        self.sandbox: Sandbox = (HostSandbox(config, probe(), copy_code=False) if template is not None
+                                 else for_environment(config, layers or merged_layers(config.layers), sandbox))
         self.tmpdir = Path(self.sandbox.tmp_path)
         self._note_once()
         self.server = RuntimeAPIServer(self)

@@ -123,7 +123,7 @@ class LocalRuntime:
                  credentials: Callable[[FunctionConfig], dict[str, str]] | None = None,
                  log_sink: LogSink | None = None,
                  on_async_failure: Callable[[FunctionConfig, dict], None] | None = None,
-                 free_tier: bool = False):
+                 free_tier: bool = False, sandbox: bool = True):
         if client not in ("auto", "awslambdaric", "bootstrap"):
             raise InvalidParameterValueException(
                 f"client must be 'auto', 'awslambdaric' or 'bootstrap', not {client!r}")
@@ -144,6 +144,7 @@ class LocalRuntime:
         self.log_sink = log_sink
         self.meter = Meter(free_tier=free_tier)
         self.cpu = CpuController(cpu_limit)
+        self.sandbox = sandbox  # False: no namespaces, to measure what the sandbox adds to a cold start
         self._functions: dict[str, _Function] = {}
         self._lock = threading.Condition()
         self._closed = threading.Event()
@@ -411,7 +412,8 @@ class LocalRuntime:
         def environment() -> ExecutionEnvironment:
             return ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
                                         cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
-                                        extra_env=extra, init_type=init_type, template=template)
+                                        extra_env=extra, init_type=init_type, template=template,
+                                        sandbox=self.sandbox)
 
         env = environment()
         env.start()

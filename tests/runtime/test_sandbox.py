@@ -174,6 +174,16 @@ def test_task_root_is_read_only_var_task(rt: LocalRuntime, code: Path) -> None:
     assert not (code / "written.txt").exists()
 
 
+def test_the_sandbox_can_be_switched_off_to_measure_what_it_costs(code: Path) -> None:
+    """`LocalRuntime(sandbox=False)`: the host fallback (the code a copy, not /var/task), said in the log."""
+    with LocalRuntime(cpu_limit=False, sandbox=False) as bare:
+        inv = bare.invoke(deploy(bare, code), {"action": "task_root"})
+    root = inv.result[0]
+    assert root != "/var/task" and Path(root).name == "task"
+    assert any("no Lambda sandbox on this machine (switched off: LocalRuntime(sandbox=False))" in line
+               for line in inv.log_lines)
+
+
 def test_handler_runs_as_an_unprivileged_user(rt: LocalRuntime, code: Path) -> None:
     """Lambda runs functions as sbx_user1051 (uid 993), whoever started the runtime.
 

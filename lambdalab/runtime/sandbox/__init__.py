@@ -189,16 +189,19 @@ class NamespaceSandbox:
 class HostSandbox:
     """No namespaces: a private temporary directory and a read-only copy of the code, said so in the log."""
 
-    def __init__(self, config: FunctionConfig, support: Support):
+    def __init__(self, config: FunctionConfig, support: Support, copy_code: bool = True):
         self._dir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
         self.tmp_path = str(self._dir / "tmp")
         os.mkdir(self.tmp_path)
-        task = self._dir / "task"
-        shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
-        for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
-            mode = path.stat().st_mode
-            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-        self.task_root = self.host_cwd = str(task)
+        if not copy_code:  # a restore: the forked worker has the template's code (and path) already
+            self.task_root = self.host_cwd = str(config.code_dir)
+        else:
+            task = self._dir / "task"
+            shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
+            for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
+                mode = path.stat().st_mode
+                path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            self.task_root = self.host_cwd = str(task)
         self.layers_root = None
         self.note = support.note
         self.setup_ms = 0.0  # the copy above is made before the worker starts, outside INIT
@@ -216,9 +219,10 @@ class HostSandbox:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def for_environment(config: FunctionConfig, layers: Path | None = None) -> Sandbox:
-    """The sandbox one execution environment runs in: namespaces where the kernel allows them."""
-    support = probe()
+def for_environment(config: FunctionConfig, layers: Path | None = None, enabled: bool = True) -> Sandbox:
+    """The sandbox one execution environment runs in: namespaces where the kernel allows them and
+    `enabled` (switched off, to measure what the sandbox costs, the host fallback is used)."""
+    support = probe() if enabled else Support(False, "switched off: LocalRuntime(sandbox=False)")
     if support.ok:
         return NamespaceSandbox(config, layers)
     return HostSandbox(config, support)
