@@ -3,7 +3,9 @@
 Lambda refuses, with `InvalidParameterValueException`, a package that is empty, is not a zip
 archive, expands past the unzipped quota (250 MB, 262,144,000 bytes: Lambda quotas,
 https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), or holds an entry that
-would land outside the function's directory. `check_package` raises `LambdaApiError` naming the
+would land outside the function's directory. A package uploaded in the request itself (`ZipFile`)
+is at most 50 MB zipped (52,428,800 bytes; larger ones go through S3), else the request is
+refused with 413 `RequestEntityTooLargeException`. `check_package` raises `LambdaApiError` naming the
 problem; it reads only the archive's directory, so a small archive that expands hugely is
 refused without being expanded.
 """
@@ -20,6 +22,9 @@ from typing import Any
 from lambdalab.cloud.lambda_service import LambdaApiError
 
 UNZIPPED_LIMIT_BYTES = 262_144_000
+DIRECT_UPLOAD_LIMIT_BYTES = 52_428_800
+# Lambda states the direct-upload limit as a request size: the zip's base64 text (4/3 of it).
+_REQUEST_LIMIT_BYTES = 69_905_067
 _CANNOT_UNZIP = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
 
@@ -51,7 +56,7 @@ def check_package(data: bytes) -> None:
         raise _invalid(f"Unzipped size must be smaller than {UNZIPPED_LIMIT_BYTES} bytes")
 
 
-def check_code_spec(code: dict[str, Any]) -> None:
+def check_code_spec(code: dict[str, Any], operation: str = "CreateFunction") -> None:
     """Check the `ZipFile` of a CreateFunction `Code` or UpdateFunctionCode body (base64, as moto holds it)."""
     if "ZipFile" not in code:
         return
@@ -60,4 +65,7 @@ def check_code_spec(code: dict[str, Any]) -> None:
         data = value if isinstance(value, bytes) else base64.b64decode(value or "", validate=True)
     except (binascii.Error, ValueError):
         raise _invalid(_CANNOT_UNZIP) from None
+    if len(data) > DIRECT_UPLOAD_LIMIT_BYTES:
+        raise LambdaApiError(413, "RequestEntityTooLargeException",
+                             f"Request must be smaller than {_REQUEST_LIMIT_BYTES} bytes for the {operation} operation")
     check_package(data)

@@ -88,7 +88,7 @@ def install(patches: Patches, service: LambdaService) -> None:
 
     def update_function_code(original: Callable) -> Callable:
         def call(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
-            wrap_errors(lambda: check_code_spec(body))
+            wrap_errors(lambda: check_code_spec(body, "UpdateFunctionCode"))
             return changed_after(original)(self, function_name, qualifier, body)
         return call
 
