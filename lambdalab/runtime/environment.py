@@ -29,6 +29,7 @@ from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
 from lambdalab.runtime.imports import WORKER_FLAGS, merged_layers, python_tag, runtime_site, worker_path
+from lambdalab.runtime.logstream import TELEMETRY_FD_ENV, LogSplitter
 from lambdalab.runtime.peers import descendants, held_by_tree
 from lambdalab.runtime.processes import peak_kb
 from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, Refused, RuntimeAPIServer
@@ -176,7 +177,7 @@ class ExecutionEnvironment:
         self._closing = False
         self._frozen = False
         self._log_lock = threading.Lock()
-        self._partial = b""
+        self._splitter = LogSplitter()
         self._lines: list[tuple[int, str]] = []
         self.proc: subprocess.Popen | None = None
         self.pid = 0  # the worker proper: inside a sandbox, a child of `proc` in its own PID namespace
@@ -219,14 +220,7 @@ class ExecutionEnvironment:
                 self.proc = self.template.fork(self.environ())
                 self.pid = self.proc.pid
             else:
-                environ = self.environ()
-                args, fds = self.sandbox.command(worker_command(self.client, self.config.handler), environ)
-                self.proc = self._spawner.spawn(
-                    args=args, pass_fds=fds, cwd=self.sandbox.host_cwd, env=environ,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                self.pid = self.sandbox.started(self.proc.pid)
+                self._spawn_worker()
         except BaseException:
             self.destroy()  # the server, sandbox and cgroup exist already
             raise
@@ -253,6 +247,29 @@ class ExecutionEnvironment:
         self._cpu.attach(self.pid)
         self._cpu.attach(self.proc.pid)  # last: a duty cycle stops the process group it leads
         self.state = "idle"
+
+    def _spawn_worker(self) -> None:
+        """Start the worker (`proc`, and `pid`, the worker proper). Its log pipe is its stdout and, as on Lambda, the
+        runtime client's telemetry descriptor (a second handle on the same pipe: `logstream`)."""
+        environ = self.environ()
+        read_fd, write_fd = os.pipe()
+        environ[TELEMETRY_FD_ENV] = str(write_fd)
+        try:
+            args, fds = self.sandbox.command(worker_command(self.client, self.config.handler), environ)
+            proc = self._spawner.spawn(
+                args=args, pass_fds=[*fds, write_fd], cwd=self.sandbox.host_cwd, env=environ,
+                stdin=subprocess.DEVNULL, stdout=write_fd, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        proc.stdout = os.fdopen(read_fd, "rb", buffering=0)
+        self._splitter = LogSplitter()
+        self.proc = proc
+        self.pid = self.sandbox.started(proc.pid)
 
     def reset(self) -> bool:
         """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
@@ -525,22 +542,16 @@ class ExecutionEnvironment:
                     break
                 chunks.append(chunk)
             if chunks:
-                data = self._partial + b"".join(chunks)
-                *complete, self._partial = data.split(b"\n")
-                ts = epoch_ms()
                 # awslambdaric ends each record of a multi-line error with \r; CloudWatch shows them as one event.
-                self._lines.extend((ts, line.decode("utf-8", "replace")) for line in complete)
-            if eof and self._partial:
-                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
-                self._partial = b""
+                self._lines.extend(self._splitter.feed(b"".join(chunks), epoch_ms()))
+            if eof:
+                self._lines.extend(self._splitter.flush(epoch_ms()))
             return not eof
 
     def take_logs(self) -> list[tuple[int, str]]:
         """The lines written since the last call (a partial last line is included)."""
         self.drain_logs()
         with self._log_lock:
-            if self._partial:
-                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
-                self._partial = b""
+            self._lines.extend(self._splitter.flush(epoch_ms()))
             lines, self._lines = self._lines, []
         return lines
