@@ -12,10 +12,10 @@ one and keeps its own attributes for the learner.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from lambdalab._util.owned import owned_tempdir, remove_tree
 from lambdalab.cloud.loops import RecursionGuard
 from lambdalab.cloud.request_context import serving
 from lambdalab.runtime.config import FunctionConfig
@@ -103,14 +104,14 @@ class LambdaService:
         self._layers: dict[str, Path] = {}  # layer version ARN -> its extracted content
         self._code_lock = threading.Lock()
         self._logs_lock = threading.Lock()
-        self._workdir: tempfile.TemporaryDirectory | None = None
+        self._workdir: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, endpoint: str, runtime_options: dict[str, Any]) -> Any:
         """Start the runtime whose workers call the cloud at `endpoint`; returns it."""
         from lambdalab.runtime.service import LocalRuntime
 
-        self._workdir = tempfile.TemporaryDirectory(prefix="lambdalab-cloud-")
+        self._workdir = owned_tempdir("lambdalab-cloud-")  # swept by a later start should this process be killed
         self.runtime = LocalRuntime(
             **runtime_options,
             extra_env={"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": self.region},
@@ -122,7 +123,7 @@ class LambdaService:
         if self.runtime is not None:
             step(self.runtime.close)
         if self._workdir is not None:
-            step(self._workdir.cleanup)
+            step(functools.partial(remove_tree, self._workdir))
             self._workdir = None
 
     def reset(self) -> None:
@@ -146,7 +147,7 @@ class LambdaService:
     def _extracted(self, data: bytes, *where: str) -> Path:
         """An archive extracted once under the work directory at `where` (named by its content)."""
         assert self._workdir is not None
-        target = Path(self._workdir.name).joinpath(*where)
+        target = self._workdir.joinpath(*where)
         with self._code_lock:
             if not target.is_dir():
                 partial = target.with_name(target.name + ".partial")

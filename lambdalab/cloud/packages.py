@@ -3,7 +3,9 @@
 Lambda refuses, with `InvalidParameterValueException`, a package that is empty, is not a zip
 archive, expands past the unzipped quota (250 MB, 262,144,000 bytes: Lambda quotas,
 https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), or holds an entry that
-would land outside the function's directory. `check_package` raises `LambdaApiError` naming the
+would land outside the function's directory. A package uploaded in the request itself (`ZipFile`)
+is at most 50 MB zipped (52,428,800 bytes; larger ones go through S3), else the request is
+refused with 413 `RequestEntityTooLargeException`. `check_package` raises `LambdaApiError` naming the
 problem; it reads only the archive's directory, so a small archive that expands hugely is
 refused without being expanded. The same quotas page limits a function to five layers, and its
 code and layers together to the same unzipped size (`check_layers`).
@@ -23,6 +25,9 @@ from lambdalab.cloud.lambda_service import LambdaApiError
 from lambdalab.runtime.config import MAX_LAYERS
 
 UNZIPPED_LIMIT_BYTES = 262_144_000
+DIRECT_UPLOAD_LIMIT_BYTES = 52_428_800
+# Lambda states the direct-upload limit as a request size: the zip's base64 text (4/3 of it).
+_REQUEST_LIMIT_BYTES = 69_905_067
 _CANNOT_UNZIP = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
 
@@ -65,11 +70,16 @@ def zip_of(code: dict[str, Any]) -> bytes | None:
         raise _invalid(_CANNOT_UNZIP) from None
 
 
-def check_code_spec(code: dict[str, Any]) -> None:
+
+def check_code_spec(code: dict[str, Any], operation: str = "CreateFunction") -> None:
     """Check the `ZipFile` of a CreateFunction `Code`, UpdateFunctionCode body or PublishLayerVersion `Content`."""
     data = zip_of(code)
-    if data is not None:
-        check_package(data)
+    if data is None:
+        return
+    if len(data) > DIRECT_UPLOAD_LIMIT_BYTES:
+        raise LambdaApiError(413, "RequestEntityTooLargeException",
+                             f"Request must be smaller than {_REQUEST_LIMIT_BYTES} bytes for the {operation} operation")
+    check_package(data)
 
 
 def unzipped_size(data: bytes) -> int:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import Any
 
+from lambdalab._util.owned import owned_tempdir, sweep_tempdirs
 from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.xray import new_trace_header
 from lambdalab.runtime.asynchronous import MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig, FunctionQueue
@@ -136,6 +137,7 @@ class LocalRuntime:
             raise InvalidParameterValueException("async_retry_delays must be two non-negative numbers of seconds")
         from lambdalab.runtime.metering import Meter
 
+        sweep_tempdirs()  # what a runtime killed with SIGKILL left behind
         self.client = ("awslambdaric" if _has_awslambdaric() else "bootstrap") if client == "auto" else client
         self.account_concurrency = account_concurrency
         self.idle_timeout_s = idle_timeout_s
@@ -429,13 +431,12 @@ class LocalRuntime:
         fn = self._fn(config.name)
         with fn.template_lock:
             if fn.template is None or fn.template.proc.poll() is not None:
-                import tempfile
-                from pathlib import Path
-                tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
+                tmp = owned_tempdir(f"lambdalab-{config.name}-template-")
                 env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
                                          init_type="snap-start", extra=extra)
                 prefix = guarded([sys.executable, *WORKER_FLAGS])  # the template runs `-m ric.snapshot`
-                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
+                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir),
+                                               workdir=tmp)
             return fn.template
 
     def template_init_ms(self, name: str) -> float | None:

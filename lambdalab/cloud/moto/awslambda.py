@@ -99,7 +99,7 @@ def install(patches: Patches, service: LambdaService) -> None:
 
     def update_function_code(original: Callable) -> Callable:
         def call(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
-            wrap_errors(lambda: check_code_spec(body))
+            wrap_errors(lambda: check_code_spec(body, "UpdateFunctionCode"))
             code = zip_of(body)
             if code is not None:  # the new code beside the function's layers
                 layers = [layer["Arn"] for layer in self.get_function(function_name).layers]
@@ -172,7 +172,7 @@ def install(patches: Patches, service: LambdaService) -> None:
 
     def publish_layer_version(original: Callable) -> Callable:
         def call(self: Any, spec: dict[str, Any]) -> Any:
-            wrap_errors(lambda: check_code_spec(spec.get("Content") or {}))  # the checks of a function's zip
+            wrap_errors(lambda: check_code_spec(spec.get("Content") or {}, "PublishLayerVersion"))  # the checks of a function's zip
             layer = original(self, spec)
             try:
                 check_package(layer.code_bytes)  # content from S3 is known only now

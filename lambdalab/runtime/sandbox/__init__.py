@@ -21,12 +21,12 @@ import site
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lambdalab._util.owned import owned_tempdir, remove_tree
 from lambdalab.runtime.config import FunctionConfig
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -94,7 +94,7 @@ def probe() -> Support:
     if not sys.platform.startswith("linux"):
         return Support(False, f"namespaces are Linux's; this is {sys.platform}")
     import uuid
-    here = Path(tempfile.mkdtemp(prefix="lambdalab-sandbox-probe-"))
+    here = owned_tempdir("lambdalab-sandbox-probe-")
     module = f"_lambdalab_probe_{uuid.uuid4().hex[:8]}"
     try:
         (here / f"{module}.py").write_text("import os\nopen('/tmp/probe', 'w').close()\nprint(os.getuid())\n")
@@ -190,7 +190,7 @@ class HostSandbox:
     """No namespaces: a private temporary directory and a read-only copy of the code, said so in the log."""
 
     def __init__(self, config: FunctionConfig, support: Support, copy_code: bool = True):
-        self._dir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
+        self._dir = owned_tempdir(f"lambdalab-{config.name}-")  # swept by a later start should this process be killed
         self.tmp_path = str(self._dir / "tmp")
         os.mkdir(self.tmp_path)
         if not copy_code:  # a restore: the forked worker has the template's code (and path) already
@@ -213,10 +213,7 @@ class HostSandbox:
         return pid
 
     def close(self) -> None:
-        for path in (self._dir, *self._dir.rglob("*")):  # the copy is read-only: rmtree needs write access
-            if path.is_dir() and not path.is_symlink():
-                path.chmod(0o700)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        remove_tree(self._dir)  # the copy is read-only: rmtree needs write access
 
 
 def for_environment(config: FunctionConfig, layers: Path | None = None, enabled: bool = True) -> Sandbox:
