@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from lambdalab._util.logtext import entry_lines
 from lambdalab._util.owned import owned_tempdir, remove_tree
 from lambdalab.cloud.loops import RecursionGuard
 from lambdalab.cloud.request_context import serving
@@ -433,8 +434,11 @@ class LambdaService:
             if events:
                 logs.put_log_events(group, log_stream, events)
         if self.echo_logs:
+            # An entry's lines are joined by \r (an error and its traceback): printed raw, a terminal
+            # shows only the last of them. CloudWatch keeps the entry whole; the echo shows its lines.
             for _, text in lines:
-                print(f"[{function_name}] {text}", file=sys.stderr, flush=True)
+                for line in entry_lines(text):
+                    print(f"[{function_name}] {line}", file=sys.stderr, flush=True)
 
     def _on_async_failure(self, config: FunctionConfig, record: dict) -> None:
         """An async event that failed for good goes to the dead-letter queue and on-failure destination."""
