@@ -93,12 +93,6 @@ class AlwaysOn:
     def monthly_usd(self) -> float:
         return self.hourly_usd * HOURS_PER_MONTH
 
-    def capacity(self, cpu_ms_per_request: float, busy: float = 0.6) -> float:
-        """Requests a month it serves with its vCPUs `busy` of the time (headroom for bursts)."""
-        if cpu_ms_per_request <= 0 or not 0 < busy <= 1:
-            raise ValueError("capacity needs cpu_ms_per_request > 0 and 0 < busy <= 1")
-        return self.vcpus * busy * SECONDS_PER_MONTH * 1000 / cpu_ms_per_request
-
 
 def ec2_instance(instance_type: str, architecture: str) -> AlwaysOn:
     row = server_price("EC2", instance_type, architecture)
@@ -290,11 +284,9 @@ def hours_to_spend(usd: float, hourly_usd: float) -> float:
 
 # -- plots --------------------------------------------------------------------------------------
 
-def plot_break_even(billed_ms: float, memory_mb: int, servers: Sequence[AlwaysOn], *,
-                    cpu_ms_per_request: float | None = None, ax: "Axes | None" = None) -> "Axes":
+def plot_break_even(billed_ms: float, memory_mb: int, servers: Sequence[AlwaysOn], ax: "Axes | None" = None) -> "Axes":
     """Monthly cost against requests a month (both log): Lambda (x86_64 and arm64, the same
-    duration), each always-on option flat, a dot where Lambda x86_64 reaches each; with
-    `cpu_ms_per_request`, a dotted line where the first server would be 60% busy."""
+    duration), each always-on option flat, a dot where Lambda x86_64 reaches each."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -313,12 +305,6 @@ def plot_break_even(billed_ms: float, memory_mb: int, servers: Sequence[AlwaysOn
             ax.plot([crossing], [server.monthly_usd], "o", color=colour, ms=8)
             ax.annotate(f"{crossing / 1e6:,.1f}M/month", (crossing, server.monthly_usd), textcoords="offset points",
                         xytext=(-8, 8), ha="right", fontsize=9, color=colour)
-    if cpu_ms_per_request and servers:
-        full = servers[0].capacity(cpu_ms_per_request)
-        if low <= full <= high:
-            ax.axvline(full, color=colours[0], ls=":", lw=1)
-            ax.annotate(f"one {servers[0].name}\n60% busy", (full, ax.get_ylim()[0]), textcoords="offset points",
-                        xytext=(4, 10), fontsize=8, color=colours[0])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("requests per month")

@@ -52,13 +52,6 @@ def test_fargate_and_instances_come_from_the_one_table() -> None:
     assert {row["source"] for row in cost.price_table()} == set(cost.SOURCES.values())
 
 
-def test_capacity_is_cpu_time_a_month_over_cpu_time_a_request() -> None:
-    server = cost.ec2_instance("m5.large", "x86_64")
-    assert server.capacity(50.0, busy=1.0) == pytest.approx(2 * 730 * 3600 * 1000 / 50)
-    with pytest.raises(ValueError):
-        server.capacity(0.0)
-
-
 def test_provisioned_concurrency_is_billed_while_enabled() -> None:
     idle = cost.provisioned_monthly(1, 1024, 730, 0, 0)
     assert idle.total_usd == pytest.approx(730 * 3600 * 0.0000041667)  # $10.95 for 1 GB all month, unused
