@@ -286,7 +286,7 @@ def hours_to_spend(usd: float, hourly_usd: float) -> float:
 
 def plot_break_even(billed_ms: float, memory_mb: int, servers: Sequence[AlwaysOn], ax: "Axes | None" = None) -> "Axes":
     """Monthly cost against requests a month (both log): Lambda (x86_64 and arm64, the same
-    duration), each always-on option flat, a dot where Lambda x86_64 reaches each."""
+    duration), each always-on option flat, a dot and a dotted line where Lambda x86_64 reaches each."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -298,19 +298,18 @@ def plot_break_even(billed_ms: float, memory_mb: int, servers: Sequence[AlwaysOn
                 style, color="tab:orange", lw=2, label=f"Lambda {memory_mb} MB {architecture}, {billed_ms:g} ms")
     colours = ("tab:blue", "tab:green", "tab:purple", "tab:brown")
     for server, colour in zip(servers, colours):
-        ax.axhline(server.monthly_usd, color=colour, lw=1.5, label=f"{server.name} ({server.architecture}): "
-                   f"${server.monthly_usd:,.2f}/month")
         crossing = break_even(billed_ms, memory_mb, server.monthly_usd)
+        ax.axhline(server.monthly_usd, color=colour, lw=1.5, label=f"{server.name} ({server.architecture}): "
+                   f"${server.monthly_usd:,.2f}/month; break-even {crossing / 1e6:,.1f}M requests/month")
         if low <= crossing <= high:
             ax.plot([crossing], [server.monthly_usd], "o", color=colour, ms=8)
-            ax.annotate(f"{crossing / 1e6:,.1f}M/month", (crossing, server.monthly_usd), textcoords="offset points",
-                        xytext=(-8, 8), ha="right", fontsize=9, color=colour)
+            ax.axvline(crossing, color=colour, ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("requests per month")
     ax.set_ylabel("$ per month (no free tier)")
     ax.set_title("Break-even: pay per request vs pay per hour")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     ax.grid(True, which="major", alpha=0.3)
     return ax
 
