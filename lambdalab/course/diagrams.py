@@ -130,6 +130,14 @@ LESSONS: dict[str, Architecture] = {
                 ("function at 128 MB", "cost and duration chart", ""),
                 ("function at 1024 MB", "cost and duration chart", ""),
                 ("function at 3008 MB", "cost and duration chart", "REPORT lines")),
+    "14": _spec("14 · Cost",
+                "client:notebook; function:thumbnail function (3 sizes); service:CloudWatch Logs;"
+                " service:price tables (Lambda, EC2, Fargate); service:AWS Budgets; service:SNS alert topic",
+                ("notebook", "thumbnail function (3 sizes)", "S3 event"),
+                ("thumbnail function (3 sizes)", "CloudWatch Logs", "REPORT lines"),
+                ("CloudWatch Logs", "price tables (Lambda, EC2, Fargate)", "$ / month"),
+                ("notebook", "AWS Budgets", "budget"),
+                ("AWS Budgets", "SNS alert topic", "alert at 80%")),
 }
 
 

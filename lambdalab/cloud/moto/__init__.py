@@ -4,7 +4,8 @@ moto runs Lambda functions only in Docker, drops S3 notifications to Lambda with
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
 never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`)
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`,
+`budgets`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
@@ -82,13 +83,14 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, iam, s3, scheduler, sns, sqs
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, budgets, dynamodb, iam, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
         for module in (awslambda, s3, sns, sqs):
             module.install(patches, service)
         scheduler.install(patches)
+        budgets.install(patches)
         dynamodb.install(patches)
         iam.install(patches)
         if endpoints is not None:

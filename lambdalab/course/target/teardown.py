@@ -118,8 +118,21 @@ def _apis(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
+def _budgets(clients: Clients, prefix: str) -> list[Resource]:
+    # Budgets belong to the account, not a Region; the API wants the account id on every call.
+    account = clients("sts").get_caller_identity()["Account"]
+    try:
+        found = list(_pages(clients("budgets"), "describe_budgets", "Budgets", AccountId=account))
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":  # AWS's answer for an account with none
+            raise
+        found = []
+    return [Resource("budgets", "budget", b["BudgetName"], account) for b in found if _mine(b["BudgetName"], prefix)]
+
+
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups, _roles)
+    _schedules, _rules, _apis, _budgets, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups,
+    _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -178,6 +191,7 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("events", "rule"): lambda: _delete_rule(clients("events"), r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
+        ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
     }
     try:
         actions[(r.service, r.kind)]()
