@@ -2,7 +2,7 @@
 
 An item is {"id": "rec-007", "ms": 40}: `ms` is how long its work takes (here: waiting, like a
 call to a slow API). The lesson scales time down: a 2-second timeout stands for Lambda's 15
-minutes, so an item of 40 ms stands for one of about 5 minutes of real work.
+minutes, so an item of 40 ms stands for 18 seconds of real work.
 """
 
 import time

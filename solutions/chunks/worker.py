@@ -13,17 +13,15 @@ import json
 import os
 
 import boto3
-
 from work import process_all
 
-_table = None
+# Made at INIT, once per execution environment: INIT has its own time limit, and a chunk's time
+# budget is then all the chunk's.
+dynamodb = boto3.resource("dynamodb")
 
 
 def checkpoints():
-    global _table
-    if _table is None:  # made once per execution environment, reused while it is warm
-        _table = boto3.resource("dynamodb").Table(os.environ["CHECKPOINTS"])
-    return _table
+    return dynamodb.Table(os.environ["CHECKPOINTS"])
 
 
 def chunk_handler(event, context):

@@ -128,7 +128,8 @@ def _state_machines(clients: Clients, prefix: str) -> list[Resource]:
 # State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
 # executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _state_machines, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups, _roles)
+    _schedules, _rules, _apis, _state_machines, _mappings, _functions, _topics, _queues, _tables, _buckets,
+    _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
