@@ -6,18 +6,22 @@ for Lambda's maximum of 900 s, so every lesson second is `SCALE` (450) real seco
 functions' REPORT lines in CloudWatch Logs: one invocation (killed at the timeout), chunks through
 an SQS queue with a checkpoint per chunk in DynamoDB, and a Step Functions Map state whose tasks
 invoke the worker. `gantt` draws their invocations; `Approach.row` prices each at full scale.
+`run_durable` runs the durable-function version with the SDK's local test runner (Python 3.11+).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from lambdalab.course.labs import load_module
 from lambdalab.course.plots import KIND_COLOURS, KIND_LABELS, axes_or_new
 from lambdalab.course.target.base import CloudTarget
 from lambdalab.course.target.reports import LoggedReport
@@ -260,3 +264,57 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60, poll
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not after {timeout_s:g} s")
         time.sleep(poll_s)
+
+
+# -- durable functions, with the SDK's local runner --------------------------------------------
+
+DURABLE_MIN_PYTHON = (3, 11)  # aws-durable-execution-sdk-python's Requires-Python
+
+
+def durable_skip_reason() -> str | None:
+    """Why the durable-function part cannot run in this kernel, or None when it can."""
+    if sys.version_info < DURABLE_MIN_PYTHON:
+        return (f"skipped: the durable execution SDK needs Python {'.'.join(map(str, DURABLE_MIN_PYTHON))} or "
+                f"newer, this kernel runs {sys.version.split()[0]}")
+    return None
+
+
+@dataclass(frozen=True)
+class DurableRun:
+    """A durable execution run by the local runner: its outcome, how often the handler was
+    invoked, and each checkpointed operation (step or wait) in order."""
+
+    status: str
+    result: Any
+    invocations: int
+    operations: list[dict[str, Any]]
+    elapsed_s: float
+
+
+def run_durable(handler_file: Path, code_dirs: Sequence[Path], event: dict[str, Any]) -> DurableRun:
+    """Run the durable handler in `handler_file` (its imports found in `code_dirs`) on `event` with
+    `DurableFunctionTestRunner`: in this process, checkpoints in memory, waits skipped on a fake clock."""
+    from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+
+    sys.path[:0] = [str(d) for d in code_dirs]
+    try:
+        handler = load_module(handler_file).lambda_handler
+    finally:
+        del sys.path[:len(code_dirs)]
+    invocations = 0
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal invocations
+        invocations += 1
+        return handler(*args, **kwargs)
+
+    started = time.monotonic()
+    with DurableFunctionTestRunner(handler=counted) as runner:
+        outcome = runner.run(input=json.dumps(event), execution_timeout=60)
+    return DurableRun(
+        status=outcome.status.name, result=json.loads(outcome.result) if outcome.result else None,
+        invocations=invocations, elapsed_s=time.monotonic() - started,
+        operations=[{"operation": op.name, "type": op.operation_type.name, "status": op.status.name,
+                     "attempts": getattr(op, "attempt", None),
+                     "lasted (its own clock) s": round((op.end_timestamp - op.start_timestamp).total_seconds(), 3)}
+                    for op in outcome.operations])
