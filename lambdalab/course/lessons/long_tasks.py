@@ -187,7 +187,8 @@ def bars(label: str, reports: Sequence[LoggedReport]) -> list[Bar]:
 
 
 def gantt(rows: Sequence[Bar], ax: "Axes | None" = None, *, timeout_s: float = TIMEOUT_S) -> "Axes":
-    """One row per invocation, INIT in front of it; the dashed line is the function timeout."""
+    """One row per invocation, INIT in front of it; a black tick marks where its timeout would stop it."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     ax = axes_or_new(ax, 10, 0.35 * len(rows) + 1.5)
@@ -195,14 +196,14 @@ def gantt(rows: Sequence[Bar], ax: "Axes | None" = None, *, timeout_s: float = T
         if bar.init_s:
             ax.barh(y, bar.init_s, left=bar.start_s - bar.init_s, color=KIND_COLOURS["init"], height=0.7)
         ax.barh(y, bar.end_s - bar.start_s, left=bar.start_s, color=KIND_COLOURS[bar.kind], height=0.7)
-    ax.axvline(timeout_s, color="black", linestyle="--", linewidth=1)
+        ax.plot([bar.start_s + timeout_s] * 2, [y - 0.45, y + 0.45], color="black", linewidth=1.5)
     ax.set_yticks(range(len(rows)), [b.row for b in rows])
     ax.invert_yaxis()
     ax.set_xlabel(f"seconds since the approach started (×{SCALE:g}: real seconds)")
     kinds = ["init"] + sorted({b.kind for b in rows}, key=list(KIND_COLOURS).index)
     ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in kinds]
-              + [Patch(facecolor="none", edgecolor="black", linestyle="--", label="function timeout")],
-              loc="lower right", fontsize="small")
+              + [Line2D([], [], color="black", label=f"its {timeout_s:g} s timeout")],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
 
 
