@@ -8,8 +8,9 @@ re-runs the state `MaxAttempts` more times for the errors it names, then a Catch
 (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html#error-handling-fallback-states).
 A Map state runs its item processor once per element of its items array and outputs the results in
 order (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-inline.html). A Lambda that
-runs out of time fails the task with `Sandbox.Timedout`
-(https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+runs out of time returns the function error `Sandbox.Timedout`
+(https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html), so by the same rule the
+task fails with that error name.
 """
 
 from __future__ import annotations
