@@ -101,6 +101,7 @@ class LambdaService:
         self.echo_logs = echo_logs
         self.guard = RecursionGuard()
         self.runtime: Any = None
+        self.endpoint: str | None = None  # the cloud's address, once started
         self._provisioned: dict[str, dict[str, int]] = {}
         self._layers: dict[str, Path] = {}  # layer version ARN -> its extracted content
         self._code_lock = threading.Lock()
@@ -112,6 +113,7 @@ class LambdaService:
         """Start the runtime whose workers call the cloud at `endpoint`; returns it."""
         from lambdalab.runtime.service import LocalRuntime
 
+        self.endpoint = endpoint
         self._workdir = owned_tempdir("lambdalab-cloud-")  # swept by a later start should this process be killed
         self.runtime = LocalRuntime(
             **runtime_options,

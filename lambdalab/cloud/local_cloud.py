@@ -9,7 +9,9 @@ function gets its execution role's STS credentials; START/END/REPORT lines and h
 to CloudWatch Logs in moto; recursive loops are stopped after 16 hops. HTTP APIs
 (`apigatewayv2`) and function URLs answer at the `http://127.0.0.1:PORT` address their API
 returns (`lambdalab.cloud.http_endpoints`); EventBridge Scheduler schedules fire on the same
-clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`).
+clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`). Step Functions
+executions run (moto's ASL interpreter), their tasks calling this cloud as the state machine's role
+(`lambdalab.cloud.moto.stepfunctions`), so a Lambda task is an invocation in the runtime.
 
 IAM enforcement (`iam_enforcement=True` or `enforce_iam(True)`) switches on moto's policy checks.
 moto enforces them for S3, SQS, SNS, DynamoDB, IAM and STS (also CloudWatch Logs, EventBridge,

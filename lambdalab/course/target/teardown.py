@@ -22,7 +22,8 @@ from lambdalab.course.target.runs import PREFIX, Run, run_of
 Clients = Callable[[str], Any]  # a boto3 client for a service name, pointed at the target
 
 _GONE = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NotFoundException",
-         "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound"}
+         "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound",
+         "StateMachineDoesNotExist"}
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,17 @@ def _budgets(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("budgets", "budget", b["BudgetName"], account) for b in found if _mine(b["BudgetName"], prefix)]
 
 
+def _state_machines(clients: Clients, prefix: str) -> list[Resource]:
+    machines = _pages(clients("stepfunctions"), "list_state_machines", "stateMachines")
+    return [Resource("stepfunctions", "state machine", m["name"], m["stateMachineArn"])
+            for m in machines if _mine(m["name"], prefix)]
+
+
+# State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
+# executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _budgets, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups,
-    _roles)
+    _schedules, _rules, _apis, _budgets, _state_machines, _mappings, _functions, _topics, _queues, _tables,
+    _buckets, _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -192,6 +201,8 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
         ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
+        ("stepfunctions", "state machine"): lambda: clients("stepfunctions").delete_state_machine(
+            stateMachineArn=r.ident),
     }
     try:
         actions[(r.service, r.kind)]()
