@@ -24,19 +24,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lambdalab.cloud.eventbridge.schedules import (
-    UTC,
-    Schedule,
-    ScheduledRule,
-    ScheduleExpressionError,
-    parse_schedule,
-)
 from lambdalab.cloud.eventbridge.retries import (
     RetryPolicy,
     TargetError,
     dead_letter_queue,
     send_to_dead_letter_queue,
     with_retries,
+)
+from lambdalab.cloud.eventbridge.schedules import (
+    UTC,
+    Schedule,
+    ScheduledRule,
+    ScheduleExpressionError,
+    parse_schedule,
 )
 from lambdalab.cloud.eventbridge.targets import lambda_function_name
 from lambdalab.cloud.lambda_service import LambdaService

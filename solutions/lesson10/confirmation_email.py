@@ -1,6 +1,7 @@
-"""Lesson 10: the email consumer (not `email.py`: that name would shadow the standard library's email package), broken on purpose: its mail provider is "down", so every
+"""Lesson 10: the email consumer, broken on purpose: its mail provider is "down", so every
 invocation raises. EventBridge delivered the event (Lambda accepted it); Lambda retries it twice,
 then sends it to the function's on-failure destination or dead-letter queue. Checkout never sees it.
+(Not `email.py`: that name would shadow the standard library's email package.)
 """
 
 

@@ -13,5 +13,6 @@ def lambda_handler(event, context):
     order = event["detail"]
     for item in order["items"]:
         dynamodb.update_item(TableName=TABLE, Key={"sku": {"S": item["sku"]}},
-                             UpdateExpression="ADD reserved :n", ExpressionAttributeValues={":n": {"N": str(item["qty"])}})
+                             UpdateExpression="ADD reserved :n",
+                             ExpressionAttributeValues={":n": {"N": str(item["qty"])}})
     return {"order_id": order["order_id"], "reserved": len(order["items"])}

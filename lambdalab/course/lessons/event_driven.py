@@ -120,7 +120,8 @@ def build_shop(target: CloudTarget, code: Path, bus: str) -> Shop:
     rules_dlq = shop.queues["rules-dlq"] = make_queue(target, "rules-dlq")  # EventBridge's, for the rules' targets
     analytics_dlq = shop.queues["analytics-dlq"] = make_queue(target, "analytics-dlq")
     buffer = shop.queues["orders-buffer"] = make_queue(
-        target, "orders-buffer", VisibilityTimeout="3",  # at least the consumer's timeout, or Lambda refuses the mapping
+        # The visibility timeout must be at least the consumer's timeout, or Lambda refuses the mapping.
+        target, "orders-buffer", VisibilityTimeout="3",
         RedrivePolicy=json.dumps({"deadLetterTargetArn": analytics_dlq[1], "maxReceiveCount": "2"}))
 
     _function(target, shop, "checkout", code, "checkout.lambda_handler",
