@@ -1,6 +1,5 @@
 """Instruments for notebook 10 (event-driven architecture), on either target.
 
-- `PICTURE`: the shop's architecture, drawn with `lambdalab.course.diagrams.draw`.
 - `Shop` / `build_shop`: a custom event bus, the functions (checkout, email, inventory,
   analytics, two receipt consumers), their roles, the rules routing `OrderPlaced` to them, the
   SQS buffer in front of analytics (with its own dead-letter queue) and the tables, all named with
@@ -22,23 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdalab.course.diagrams import Architecture, Arrow, Box
 from lambdalab.course.target.base import CloudTarget
 
-PICTURE = Architecture(
-    "10 · Event-driven architecture",
-    (Box("checkout", "function"), Box("orders bus (EventBridge)", "service"), Box("email (fails)", "function"),
-     Box("inventory", "function"), Box("SQS buffer", "service"), Box("analytics (slow, batches)", "function"),
-     Box("receipts (idempotent)", "function"), Box("DLQs (SQS)", "service")),
-    (Arrow("checkout", "orders bus (EventBridge)", "PutEvents OrderPlaced"),
-     Arrow("orders bus (EventBridge)", "email (fails)", "rule: async invoke"),
-     Arrow("orders bus (EventBridge)", "inventory", "rule: async invoke"),
-     Arrow("orders bus (EventBridge)", "SQS buffer", "rule: SendMessage"),
-     Arrow("SQS buffer", "analytics (slow, batches)", "polled batches"),
-     Arrow("orders bus (EventBridge)", "receipts (idempotent)", "rule: at least once"),
-     Arrow("email (fails)", "DLQs (SQS)", "after Lambda's retries")))
-
-CONSUMERS = ("email", "inventory", "receipts-naive", "receipts-idempotent")
 RUNTIME = "python3.12"
 
 
