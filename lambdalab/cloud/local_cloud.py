@@ -262,7 +262,7 @@ class LocalCloud:
         self._check_open()
         if self._events is None:
             from lambdalab.cloud.eventbridge import delivery as eventbridge
-            self._events = eventbridge.attach(self._lambda)
+            self._events = eventbridge.attach(self._lambda, checks_permissions=lambda: self.iam_enforced)
             self._events.clock.add_source(self.scheduler)
         return self._events
 

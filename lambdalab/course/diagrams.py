@@ -130,6 +130,16 @@ LESSONS: dict[str, Architecture] = {
                 ("function at 128 MB", "cost and duration chart", ""),
                 ("function at 1024 MB", "cost and duration chart", ""),
                 ("function at 3008 MB", "cost and duration chart", "REPORT lines")),
+    "10": _spec("10 · Event-driven architecture",
+                "function:checkout; service:orders bus (EventBridge); function:email (fails); function:inventory;"
+                " service:SQS buffer; function:analytics (batches); function:receipts (idempotent); service:DLQs (SQS)",
+                ("checkout", "orders bus (EventBridge)", "PutEvents OrderPlaced"),
+                ("orders bus (EventBridge)", "email (fails)", "rule: async invoke"),
+                ("orders bus (EventBridge)", "inventory", "rule: async invoke"),
+                ("orders bus (EventBridge)", "SQS buffer", "rule: SendMessage"),
+                ("SQS buffer", "analytics (batches)", "polled batches"),
+                ("orders bus (EventBridge)", "receipts (idempotent)", "at least once"),
+                ("email (fails)", "DLQs (SQS)", "after Lambda's retries")),
     "14": _spec("14 · Cost",
                 "client:notebook; function:thumbnail function (3 sizes); service:CloudWatch Logs;"
                 " service:price tables (Lambda, EC2, Fargate); service:AWS Budgets; service:SNS alert topic",

@@ -104,9 +104,26 @@ def _topics(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("sns", "topic", a.rsplit(":", 1)[-1], a) for a in arns if _mine(a.rsplit(":", 1)[-1], prefix)]
 
 
+def _buses(clients: Clients, prefix: str) -> list[Resource]:
+    # ListEventBuses has no paginator in botocore: NextToken by hand.
+    events, found, token = clients("events"), [], None
+    while True:
+        page = events.list_event_buses(NamePrefix=prefix, **({"NextToken": token} if token else {}))
+        found += [Resource("events", "event bus", b["Name"]) for b in page.get("EventBuses", [])]
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
 def _rules(clients: Clients, prefix: str) -> list[Resource]:
-    rules = _pages(clients("events"), "list_rules", "Rules", NamePrefix=prefix)
-    return [Resource("events", "rule", r["Name"]) for r in rules]
+    # A run's rules on the default bus carry its prefix; on a run's own bus every rule is the run's.
+    events = clients("events")
+    found = [Resource("events", "rule", r["Name"], "default")
+             for r in _pages(events, "list_rules", "Rules", NamePrefix=prefix)]
+    for bus in _buses(clients, prefix):
+        found += [Resource("events", "rule", r["Name"], bus.name)
+                  for r in _pages(events, "list_rules", "Rules", EventBusName=bus.name)]
+    return found
 
 
 def _schedules(clients: Clients, prefix: str) -> list[Resource]:
@@ -140,8 +157,8 @@ def _state_machines(clients: Clients, prefix: str) -> list[Resource]:
 # State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
 # executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _budgets, _state_machines, _mappings, _functions, _topics, _queues, _tables,
-    _buckets, _log_groups, _roles)
+    _schedules, _rules, _buses, _apis, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
+    _tables, _buckets, _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -176,11 +193,12 @@ def _delete_policy(iam: Any, arn: str) -> None:
     iam.delete_policy(PolicyArn=arn)
 
 
-def _delete_rule(events: Any, rule: str) -> None:
-    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=rule).get("Targets", [])]
+def _delete_rule(events: Any, rule: str, bus: str) -> None:
+    bus = bus or "default"
+    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=rule, EventBusName=bus).get("Targets", [])]
     if ids:
-        events.remove_targets(Rule=rule, Ids=ids, Force=True)
-    events.delete_rule(Name=rule, Force=True)
+        events.remove_targets(Rule=rule, EventBusName=bus, Ids=ids, Force=True)
+    events.delete_rule(Name=rule, EventBusName=bus, Force=True)
 
 
 def delete(clients: Clients, resource: Resource) -> None:
@@ -197,7 +215,8 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("sqs", "queue"): lambda: clients("sqs").delete_queue(QueueUrl=r.ident),
         ("dynamodb", "table"): lambda: clients("dynamodb").delete_table(TableName=r.name),
         ("sns", "topic"): lambda: clients("sns").delete_topic(TopicArn=r.ident),
-        ("events", "rule"): lambda: _delete_rule(clients("events"), r.name),
+        ("events", "rule"): lambda: _delete_rule(clients("events"), r.name, r.ident),
+        ("events", "event bus"): lambda: clients("events").delete_event_bus(Name=r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
         ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
