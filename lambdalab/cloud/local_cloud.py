@@ -37,6 +37,7 @@ from typing import Any
 from lambdalab.cloud import moto as moto_patches
 from lambdalab.cloud.http_endpoints import HttpEndpoints
 from lambdalab.cloud.lambda_service import LambdaService
+from lambdalab.cloud.metrics.service import CloudMetrics
 from lambdalab.cloud.pollers import EventSourcePollers
 from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
@@ -102,6 +103,7 @@ class LocalCloud:
         self._iam_saved: tuple[float, int] | None = None
         self._session: Any = None
         self._events: Any = None
+        self.metrics: CloudMetrics | None = None
         self._open = False
 
     @property
@@ -150,6 +152,7 @@ class LocalCloud:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self._lambda.start(self.endpoint, self._runtime_options)
+        self.metrics = CloudMetrics(self._lambda.runtime, self.account_id, self.region)  # EMF, AWS/Lambda, alarms
         self._create_admin()
         self._pollers = EventSourcePollers(self._lambda)
         self._pollers.start()
@@ -178,6 +181,9 @@ class LocalCloud:
         if self._pollers is not None:
             step(self._pollers.stop)
             self._pollers = None
+        if self.metrics is not None:
+            step(self.metrics.close)
+            self.metrics = None
         self._lambda.close(step)
         if self._server is not None:
             step(self._server.stop)
