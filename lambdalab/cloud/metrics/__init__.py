@@ -1,2 +1,3 @@
 """CloudWatch metrics the local cloud publishes as AWS does: EMF log lines turned into metrics
-(`emf`); `publish` writes datapoints into moto's CloudWatch; `service` attaches it to the cloud."""
+(`emf`) and Lambda's own `AWS/Lambda` metrics (`lambda_metrics`). `publish` writes datapoints
+into moto's CloudWatch; `service` attaches all of it to a cloud's runtime."""
