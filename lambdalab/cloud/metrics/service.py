@@ -1,16 +1,24 @@
-"""The local cloud's CloudWatch side, attached to its runtime: EMF extraction from function logs
-and Lambda's `AWS/Lambda` metrics per invocation."""
+"""The local cloud's CloudWatch side, attached to its runtime: EMF extraction from function logs,
+Lambda's `AWS/Lambda` metrics per invocation, and metric alarms evaluated on a timer.
+
+CloudWatch evaluates a standard alarm about once a minute; the timer here runs every
+`ALARM_INTERVAL_S` so a lesson sees the same transitions without the wait, and
+`alarms.evaluate(now)` runs one round at a chosen time.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from lambdalab.cloud.metrics.alarms import AlarmEvaluator
 from lambdalab.cloud.metrics.emf import EmfExtractor
 from lambdalab.cloud.metrics.lambda_metrics import LambdaMetrics
 
+ALARM_INTERVAL_S = 10.0
+
 
 class CloudMetrics:
-    """What `LocalCloud` attaches to its runtime."""
+    """What `LocalCloud` attaches to its runtime; `close()` stops the alarm timer."""
 
     def __init__(self, runtime: Any, account_id: str, region: str):
         self.emf = EmfExtractor(runtime.log_sink, account_id, region)
@@ -18,6 +26,8 @@ class CloudMetrics:
         self.lambda_metrics = LambdaMetrics(account_id, region)
         runtime.on_invocation = self.lambda_metrics.on_invocation
         runtime.on_throttle = self.lambda_metrics.on_throttle
+        self.alarms = AlarmEvaluator()
+        self.alarms.start(ALARM_INTERVAL_S)
 
     def close(self) -> None:
-        """Nothing runs in the background yet."""
+        self.alarms.close()
