@@ -211,6 +211,8 @@ class LocalCloud:
         self.endpoints.reset()
         self.scheduler.invocations.clear()
         self._lambda.reset()
+        if self.metrics is not None:
+            self.metrics.reset()
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()
         if self._pollers is not None:

@@ -6,6 +6,7 @@ Lambda and EMF: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/C
 
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,40 @@ def test_every_dimension_set_makes_its_own_metric():
                    '"a": "x", "b": "y", "m": 2}')
     assert [(d.dimensions, d.values, d.timestamp, d.unit) for d in data] == [
         ((("a", "x"),), (2.0,), 1.0, "None"), ((("a", "x"), ("b", "y")), (2.0,), 1.0, "None")]
+
+
+POWERTOOLS_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "powertools" / "metrics-emf.jsonl"
+
+
+def test_powertools_metrics_output_becomes_metrics(fresh, code):
+    """The lines Powertools Metrics really prints (captured in tests/fixtures/powertools, with
+    the timestamps moved to now): its ColdStart metric under (function_name, service), and the
+    handler's metrics under (service), values arrays included; metadata is not a dimension.
+    Powertools Metrics: https://docs.aws.amazon.com/powertools/python/latest/core/metrics/"""
+    directory = code("""
+        import json, time
+        def handler(event, context):
+            for line in open("metrics-emf.jsonl"):
+                document = json.loads(line)
+                document["_aws"]["Timestamp"] = int(time.time() * 1000)
+                print(json.dumps(document))
+        """)
+    (directory / "metrics-emf.jsonl").write_text(POWERTOOLS_SAMPLE.read_text())
+    fresh.deploy("booking-fn", directory, "handler.handler")
+    fresh.invoke("booking-fn")
+    assert fresh.settle()
+    cw = fresh.client("cloudwatch")
+    start, end = _window()
+
+    def stat(name, stat, dims):
+        points = cw.get_metric_statistics(
+            Namespace="ServerlessAirline", MetricName=name, StartTime=start, EndTime=end, Period=3600,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims], Statistics=[stat])["Datapoints"]
+        return [(p[stat], p["Unit"]) for p in points]
+
+    assert stat("ColdStart", "Sum", [("function_name", "booking-fn"), ("service", "booking")]) == [(1.0, "Count")]
+    assert stat("SuccessfulBooking", "Sum", [("service", "booking")]) == [(3.0, "Count")]
+    assert stat("SuccessfulBooking", "SampleCount", [("service", "booking")]) == [(2.0, "Count")]
+    assert stat("BookingLatency", "Maximum", [("service", "booking")]) == [(42.5, "Milliseconds")]
+    assert stat("SuccessfulBooking", "Sum", [("booking_id", "b-7")]) == []
+    assert not fresh.metrics.emf.rejected

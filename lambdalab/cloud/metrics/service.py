@@ -29,5 +29,10 @@ class CloudMetrics:
         self.alarms = AlarmEvaluator()
         self.alarms.start(ALARM_INTERVAL_S)
 
+    def reset(self) -> None:
+        """Forget what was seen (the cloud's reset empties moto's CloudWatch itself)."""
+        self.emf.rejected.clear()
+        self.lambda_metrics.reset()
+
     def close(self) -> None:
         self.alarms.close()
