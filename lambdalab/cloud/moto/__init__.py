@@ -4,7 +4,8 @@ moto runs Lambda functions only in Docker, drops S3 notifications to Lambda with
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
 never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`)
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`,
+`cloudwatch`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
@@ -26,6 +27,9 @@ _lock = threading.RLock()
 _originals: dict[tuple[int, str], Any] = {}  # (id(owner), name) -> moto's definition, while patched
 
 
+_ABSENT = object()  # the "previous value" of an attribute `Patches.add` gave a class
+
+
 def _definition(owner: Any, name: str) -> Any:
     # A class's own __dict__ entry keeps a staticmethod or function as defined, not bound.
     return owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
@@ -45,11 +49,22 @@ class Patches:
             self._saved.append((owner, name, previous))
             setattr(owner, name, make(previous))
 
+    def add(self, owner: type, name: str, value: Any) -> None:
+        """Give a class an attribute it lacks (an API action moto has not implemented)."""
+        with _lock:
+            if name in owner.__dict__:
+                raise ValueError(f"{owner.__name__}.{name} exists: replace it rather than add it")
+            self._saved.append((owner, name, _ABSENT))
+            setattr(owner, name, value)
+
     def remove(self) -> None:
         with _lock:
             while self._saved:
                 owner, name, previous = self._saved.pop()
-                setattr(owner, name, previous)
+                if previous is _ABSENT:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, previous)
                 if _originals.get((id(owner), name)) is previous:
                     del _originals[(id(owner), name)]
 
@@ -70,7 +85,7 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, s3, scheduler, sns, sqs
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, cloudwatch, dynamodb, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
@@ -78,6 +93,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
             module.install(patches, service)
         scheduler.install(patches)
         dynamodb.install(patches)
+        cloudwatch.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)
