@@ -13,17 +13,18 @@ clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`).
 
 IAM enforcement (`iam_enforcement=True` or `enforce_iam(True)`) switches on moto's policy checks.
 moto enforces them for S3, SQS, SNS, DynamoDB, IAM and STS (also CloudWatch Logs, EventBridge,
-SSM, Secrets Manager and Step Functions); its Lambda API fails signature checks while
-enforcement is on, so in that mode the cloud deploys through its Python API (`deploy`), the
-cloud's own clients use an administrator user's keys, and a handler cannot call the Lambda API.
+SSM, Secrets Manager and Step Functions), and `cloud/moto/iam.py` makes its checks AWS's: the
+signature over the bytes sent (so Lambda, API Gateway v2 and Scheduler work under enforcement) and
+the resource a Lambda, DynamoDB or Logs call names. The cloud's own clients use an administrator
+user's keys.
 Only one `LocalCloud` can be open in a process (moto's state is per process). Functions run
-their `$LATEST` code whatever version or alias is invoked; layers are not mounted.
+their `$LATEST` code whatever version or alias is invoked. Layers published with PublishLayerVersion
+are extracted into the function's /opt as on Lambda.
 `lambdalab cloud` runs a cloud in the foreground for other processes to use.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import secrets
@@ -43,6 +44,7 @@ from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
+from lambdalab.runtime.imports import python_tag
 
 ADMIN_USER = "lambdalab-admin"
 ADMIN_ACCESS_KEY_ID = "AKIALAMBDALABADMIN01"
@@ -331,19 +333,19 @@ class LocalCloud:
 
     def deploy(self, name: str, code_dir: str | Path, handler: str, *, role: str | None = None,
                memory: int = 128, timeout: int = 3, env: Mapping[str, str] | None = None,
-               runtime: str = "python3.12", **options: Any) -> dict[str, Any]:
+               runtime: str | None = None, **options: Any) -> dict[str, Any]:
         """Zip `code_dir` and create the function with the Lambda API (or update it if it exists).
 
-        `options` are further CreateFunction parameters, e.g. `DeadLetterConfig`.
+        `runtime` is the declared one, by default the Python that runs the workers here (`python_tag`).
+        `options` are further CreateFunction parameters, e.g. `DeadLetterConfig` or `Layers`.
         Returns the function's configuration as GetFunctionConfiguration does.
         """
         self._check_open()
-        spec: dict[str, Any] = {"FunctionName": name, "Runtime": runtime, "Role": role or self.default_role(),
-                                "Handler": handler, "MemorySize": memory, "Timeout": timeout,
+        spec: dict[str, Any] = {"FunctionName": name, "Runtime": runtime or python_tag(),
+                                "Role": role or self.default_role(), "Handler": handler,
+                                "MemorySize": memory, "Timeout": timeout,
                                 "Environment": {"Variables": dict(env or {})}, **options}
         package = zip_directory(code_dir)
-        if self.iam_enforced:
-            return self._deploy_direct(spec, package)
         lam = self.client("lambda")
         try:
             lam.get_function(FunctionName=name)
@@ -354,19 +356,6 @@ class LocalCloud:
         for key in ("Runtime", "Tags", "Publish", "PackageType", "Architectures", "Code"):
             spec.pop(key, None)
         return lam.update_function_configuration(FunctionName=name, **spec)
-
-    def _deploy_direct(self, spec: dict[str, Any], package: bytes) -> dict[str, Any]:
-        """Deploy through moto's Python API (its Lambda HTTP API is unusable under IAM enforcement)."""
-        backend = self._lambda.backend()
-        zipped = base64.b64encode(package).decode()
-        try:
-            backend.get_function(spec["FunctionName"])
-        except Exception:
-            fn = backend.create_function({**spec, "Code": {"ZipFile": zipped}})
-            return fn.get_configuration()
-        backend.update_function_code(spec["FunctionName"], None, {"ZipFile": zipped})
-        body = {k: v for k, v in spec.items() if k not in ("FunctionName", "Runtime")}
-        return backend.update_function_configuration(spec["FunctionName"], None, body)
 
     # -- inspecting ----------------------------------------------------------------------------
     def records(self, name: str | None = None) -> list[Any]:

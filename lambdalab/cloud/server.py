@@ -60,7 +60,7 @@ class Middleware:
                 match = pattern.match(path)
                 if match:
                     return self._json_api(environ, start_response, handler, match["name"])
-        if not environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json"):
+        if not _answers_json(environ):
             with serving(RequestContext.from_environ(environ)):
                 return self.app(environ, start_response)
         captured: list[Any] = []
@@ -120,6 +120,16 @@ def _buffer_input(environ: dict[str, Any]) -> bytes:
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
+
+
+# REST-JSON services: their errors are JSON whatever the request's content type (GETs have none).
+_REST_JSON_SERVICES = {"lambda", "apigateway", "scheduler"}
+
+
+def _answers_json(environ: dict[str, Any]) -> bool:
+    """Whether the service called answers errors in JSON (JSON and REST-JSON protocols)."""
+    return (environ.get("CONTENT_TYPE", "").startswith("application/x-amz-json")
+            or _signing_service(environ) in _REST_JSON_SERVICES)
 
 
 def _iam_enforcing() -> bool:

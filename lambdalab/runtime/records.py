@@ -10,6 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.timefmt import iso_millis
@@ -184,15 +185,28 @@ def fill_result(inv: Invocation, outcome: Outcome, timeout_s: float) -> None:
     inv.payload = json.dumps(error).encode()
 
 
+def init_report_line(init_ms: float, error_type: str | None) -> str:
+    """The INIT_REPORT line Lambda writes when an environment's INIT fails."""
+    return f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+
+
 def log_lines(inv: Invocation, init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
-              outcome: Outcome, timeout_s: float) -> list[tuple[int, str]]:
-    """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT..."""
+              outcome: Outcome, timeout_s: float, failed_init_ms: float | None = None) -> list[tuple[int, str]]:
+    """The invocation's log as (epoch ms, line): INIT output, START, handler output, END, REPORT.
+
+    As Lambda writes them: a timeout's or crash's own lines come before END and REPORT, and a
+    failed INIT (`failed_init_ms`, how long it ran) is reported in an INIT_REPORT line before START.
+    """
     start, end = int(inv.started_at * 1000), int(inv.ended_at * 1000)
-    out = [*init_lines, (start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines,
-           (end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
+    out = list(init_lines)
+    if failed_init_ms is not None:
+        out.append((start, init_report_line(failed_init_ms, inv.error_type)))
+    out += [(start, f"START RequestId: {inv.request_id} Version: $LATEST"), *lines]
     if outcome.kind == "timeout":
-        out.append((end, f"{iso_millis()} {inv.request_id} Task timed out after {timeout_s:.2f} seconds"))
+        out.append((end, f"{iso_millis(datetime.fromtimestamp(inv.ended_at, timezone.utc))} {inv.request_id} "
+                         f"Task timed out after {timeout_s:.2f} seconds"))
     elif outcome.kind == "exit":
         out.append((end, f"RequestId: {inv.request_id} Error: Runtime exited with error: {outcome.exit_status}"))
         out.append((end, "Runtime.ExitError"))
+    out += [(end, f"END RequestId: {inv.request_id}"), (end, str(inv.report))]
     return out

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import Any
 
+from lambdalab._util.owned import owned_tempdir, sweep_tempdirs
 from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.xray import new_trace_header
 from lambdalab.runtime.asynchronous import MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig, FunctionQueue
@@ -131,7 +132,7 @@ class LocalRuntime:
                  credentials: Callable[[FunctionConfig], dict[str, str]] | None = None,
                  log_sink: LogSink | None = None,
                  on_async_failure: Callable[[FunctionConfig, dict], None] | None = None,
-                 free_tier: bool = False):
+                 free_tier: bool = False, sandbox: bool = True):
         if client not in ("auto", "awslambdaric", "bootstrap"):
             raise InvalidParameterValueException(
                 f"client must be 'auto', 'awslambdaric' or 'bootstrap', not {client!r}")
@@ -144,6 +145,7 @@ class LocalRuntime:
             raise InvalidParameterValueException("async_retry_delays must be two non-negative numbers of seconds")
         from lambdalab.runtime.metering import Meter
 
+        sweep_tempdirs()  # what a runtime killed with SIGKILL left behind
         self.client = ("awslambdaric" if _has_awslambdaric() else "bootstrap") if client == "auto" else client
         self.account_concurrency = account_concurrency
         self.idle_timeout_s = idle_timeout_s
@@ -156,6 +158,7 @@ class LocalRuntime:
         self.on_throttle: Callable[[str, float], None] | None = None
         self.meter = Meter(free_tier=free_tier)
         self.cpu = CpuController(cpu_limit)
+        self.sandbox = sandbox  # False: no namespaces, to measure what the sandbox adds to a cold start
         self._functions: dict[str, _Function] = {}
         self._lock = threading.Condition()
         self._closed = threading.Event()
@@ -427,7 +430,8 @@ class LocalRuntime:
         def environment() -> ExecutionEnvironment:
             return ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
                                         cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
-                                        extra_env=extra, init_type=init_type, template=template)
+                                        extra_env=extra, init_type=init_type, template=template,
+                                        sandbox=self.sandbox)
 
         env = environment()
         env.start()
@@ -443,13 +447,12 @@ class LocalRuntime:
         fn = self._fn(config.name)
         with fn.template_lock:
             if fn.template is None or fn.template.proc.poll() is not None:
-                import tempfile
-                from pathlib import Path
-                tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
+                tmp = owned_tempdir(f"lambdalab-{config.name}-template-")
                 env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
                                          init_type="snap-start", extra=extra)
                 prefix = guarded([sys.executable, *WORKER_FLAGS])  # the template runs `-m ric.snapshot`
-                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
+                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir),
+                                               workdir=tmp)
             return fn.template
 
     def template_init_ms(self, name: str) -> float | None:
@@ -500,9 +503,15 @@ class LocalRuntime:
         cold = env.invocations == 0 and env.init_type != "provisioned-concurrency"
         init_lines = env.take_logs() if env.invocations == 0 else []
         trace = trace_header or new_trace_header()
+        failed_init_ms = None
         if env.init_failure is not None:
             outcome = env.init_failure
-            outcome.started_at = outcome.ended_at = time.time()
+            # Lambda runs a failed INIT again in the invoke phase: the REPORT's Duration is that
+            # INIT, here the one measured (not run twice), and INIT_REPORT reports the first.
+            failed_init_ms = env.init_ms or 0.0
+            outcome.duration_ms = failed_init_ms
+            outcome.ended_at = time.time()
+            outcome.started_at = outcome.ended_at - failed_init_ms / 1000
         else:
             nxt = NextInvocation(request_id=request_id, body=payload, deadline_ms=0,
                                  function_arn=config.arn, trace_id=trace,
@@ -516,16 +525,17 @@ class LocalRuntime:
                          ended_at=outcome.ended_at, architecture=config.architecture,
                          attempt=attempt, trace_id=trace,
                          provisioned=env.init_type == "provisioned-concurrency")
-        if cold and env.init_ms is not None:
+        if cold and env.init_ms is not None and failed_init_ms is None:
             if env.template is not None:
                 inv.restore_ms = round(env.init_ms, 2)
             else:
                 inv.init_ms = round(env.init_ms, 2)
-        inv.duration_ms = round(outcome.duration_ms, 2)
+        suppressed, env.suppressed_init_ms = env.suppressed_init_ms, 0.0  # a re-init after a crash (reset)
+        inv.duration_ms = round(outcome.duration_ms + suppressed, 2)
         inv.billed_ms = billed_ms(inv.duration_ms, inv.init_ms)
         inv.max_memory_used_mb = peak
         fill_result(inv, outcome, config.timeout_s)
-        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s)
+        stamped = log_lines(inv, init_lines, lines, outcome, config.timeout_s, failed_init_ms)
         inv.log_lines = [text for _, text in stamped]
         with self._lock:
             fn.records.append(inv)

@@ -1,8 +1,9 @@
 """Lesson 03 demo: /tmp belongs to one execution environment.
 
-Each environment has its own temporary directory (`tempfile.gettempdir()`: /tmp on Lambda,
-TMPDIR here). Files written there are still present for the next invocation in the same
-environment, invisible to every other environment, and gone when the environment is.
+Each environment has its own /tmp (`tempfile.gettempdir()`: /tmp on Lambda and in the local
+sandbox; a private directory named by TMPDIR on a machine without the sandbox). Files written
+there are still present for the next invocation in the same environment, invisible to every
+other environment and to the machine, and gone when the environment is.
 """
 
 import os

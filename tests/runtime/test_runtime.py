@@ -178,8 +178,8 @@ def test_timeout_kills_the_worker_and_resets_the_environment(rt):
     assert inv.error == {"errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after 1.00 seconds",
                          "errorType": "Sandbox.Timedout"}
     assert 1000 <= inv.duration_ms < 2500  # killed at the deadline, not after the 5 s sleep
-    assert inv.log_lines[-1].endswith(f"{inv.request_id} Task timed out after 1.00 seconds")
-    assert "Status: timeout" in inv.log_lines[-2]
+    assert inv.log_lines[-3].endswith(f"{inv.request_id} Task timed out after 1.00 seconds")  # before END
+    assert "Status: timeout" in inv.log_lines[-1]
     assert "going to sleep" in inv.log_lines
     nxt = rt.invoke("slow", {"seconds": 0})  # Lambda resets the environment: a new worker, not a cold start
     assert nxt.ok and not nxt.cold and nxt.init_ms is None and nxt.environment_id == inv.environment_id
@@ -191,7 +191,7 @@ def test_memory_watchdog_kills_at_memory_size(rt):
     assert inv.error["errorType"] == "Runtime.ExitError"
     assert inv.error["errorMessage"] == f"RequestId: {inv.request_id} Error: Runtime exited with error: signal: killed"
     assert inv.max_memory_used_mb > 128
-    assert "Status: error\tError Type: Runtime.ExitError" in inv.log_lines[-3]
+    assert "Status: error\tError Type: Runtime.ExitError" in inv.log_lines[-1]
     nxt = rt.invoke("hog", {"mb": 1})
     assert nxt.ok and not nxt.cold and nxt.environment_id == inv.environment_id
 
@@ -209,8 +209,10 @@ def test_init_errors(rt, code, handler, error_type, message):
     assert not inv.ok and inv.function_error == "Unhandled"
     assert inv.error["errorType"] == error_type
     assert inv.error["errorMessage"].startswith(message)
-    assert inv.status == "error" and inv.cold and inv.init_ms is not None
+    # Lambda re-runs a failed INIT inside the invocation: INIT_REPORT, then a REPORT whose Duration is that INIT.
+    assert inv.status == "error" and inv.cold and inv.init_ms is None and inv.duration_ms > 0
     assert f"Error Type: {error_type}" in inv.log_lines[-1]
+    assert any(line.startswith("INIT_REPORT Init Duration: ") for line in inv.log_lines)
     assert rt.environments("initfail") == []  # a failed init leaves no environment
 
 
@@ -589,6 +591,17 @@ def test_snap_start_forks_environments_from_one_initialised_template(rt):
     assert report.restore_ms == invs[0].restore_ms and report.init_ms is None
     assert "Restore Duration: " in invs[0].log_lines[-1]
     assert invs[0].billed_ms == math.ceil(invs[0].duration_ms)
+
+
+def test_a_restored_environment_names_the_code_its_template_imported(rt, tmp_path):
+    """LAMBDA_TASK_ROOT is where the handler module came from (not a copy made for each restore)."""
+    (tmp_path / "where.py").write_text("import os\n\ndef handler(event, context):\n"
+                                       "    return [os.environ['LAMBDA_TASK_ROOT'], os.path.dirname(__file__)]\n")
+    rt.deploy(FunctionConfig(name="where", code_dir=tmp_path, handler="where.handler", snap_start=True))
+    inv = rt.invoke("where", {})
+    assert inv.restore_ms is not None
+    task_root, module_dir = inv.result
+    assert task_root == module_dir
 
 
 def test_on_demand_environments_each_run_init(rt):

@@ -4,7 +4,7 @@ moto runs Lambda functions only in Docker, drops S3 notifications to Lambda with
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
 never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`,
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`,
 `cloudwatch`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
@@ -24,10 +24,8 @@ if TYPE_CHECKING:
     from lambdalab.cloud.lambda_service import LambdaService
 
 _lock = threading.RLock()
+_ABSENT = object()  # what `Patches.add` records: the attribute did not exist before
 _originals: dict[tuple[int, str], Any] = {}  # (id(owner), name) -> moto's definition, while patched
-
-
-_ABSENT = object()  # the "previous value" of an attribute `Patches.add` gave a class
 
 
 def _definition(owner: Any, name: str) -> Any:
@@ -49,11 +47,11 @@ class Patches:
             self._saved.append((owner, name, previous))
             setattr(owner, name, make(previous))
 
-    def add(self, owner: type, name: str, value: Any) -> None:
-        """Give a class an attribute it lacks (an API action moto has not implemented)."""
+    def add(self, owner: Any, name: str, value: Any) -> None:
+        """Give `owner` an attribute moto does not define; `remove()` deletes it again."""
         with _lock:
-            if name in owner.__dict__:
-                raise ValueError(f"{owner.__name__}.{name} exists: replace it rather than add it")
+            if name in vars(owner):
+                raise AttributeError(f"{owner!r} already defines {name}; replace it instead")
             self._saved.append((owner, name, _ABSENT))
             setattr(owner, name, value)
 
@@ -63,8 +61,8 @@ class Patches:
                 owner, name, previous = self._saved.pop()
                 if previous is _ABSENT:
                     delattr(owner, name)
-                else:
-                    setattr(owner, name, previous)
+                    continue
+                setattr(owner, name, previous)
                 if _originals.get((id(owner), name)) is previous:
                     del _originals[(id(owner), name)]
 
@@ -85,7 +83,8 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, cloudwatch, dynamodb, s3, scheduler, sns, sqs
+    from lambdalab.cloud.moto import (apigatewayv2, awslambda, cloudwatch, dynamodb, iam, s3, scheduler,
+                                      sns, sqs)
 
     patches = Patches()
     try:
@@ -93,6 +92,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
             module.install(patches, service)
         scheduler.install(patches)
         dynamodb.install(patches)
+        iam.install(patches)
         cloudwatch.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)

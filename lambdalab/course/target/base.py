@@ -1,0 +1,183 @@
+"""What a notebook does to a cloud, through boto3 alone, so the same cell runs on either target.
+
+`CloudTarget` holds a boto3 session, the run (`runs.Run`: prefix and tags) and the helpers a
+lesson needs beyond single API calls: a role with the lesson's policy and logging scoped to the
+run's own log groups; a function created from the package `lambdalab build` makes, with its log
+group created first (tagged, with a retention) and a retry while a new role propagates (IAM is
+eventually consistent); invocations; REPORT records and "settled" read from CloudWatch Logs
+(`reports`); and `close()`, which tears the run down and proves nothing is left (`teardown`).
+`LocalTarget` and `AwsTarget` differ only in where the session points and what they check first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdalab.build.package import build
+from lambdalab.build.targets import Target as BuildTarget
+from lambdalab.course.target import reports, teardown
+from lambdalab.course.target.runs import Run
+from lambdalab.runtime.errors import LambdaLabError
+
+LOG_RETENTION_DAYS = 1  # a lesson's logs are read within the hour; a day is the shortest retention
+ROLE_PROPAGATION_S = 30.0  # how long a new role may take to become assumable by Lambda
+
+
+class TeardownIncomplete(LambdaLabError):
+    """A teardown left resources behind (listed in the message)."""
+
+
+def trust_policy(service: str) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+
+
+class CloudTarget:
+    """A cloud reached through boto3, with one run's names and tags."""
+
+    kind = "cloud"
+
+    def __init__(self, session: Any, run: Run, account_id: str, build_target: BuildTarget | None = None,
+                 online_build: bool = False):
+        self.session = session
+        self.run = run
+        self.account_id = account_id
+        self.region = session.region_name
+        self._build_target = build_target
+        self._online_build = online_build  # Lambda's platform wheels come from the index, not the local wheelhouse
+        self._closed = False
+        self._clients: dict[str, Any] = {}
+
+    # -- names and clients ---------------------------------------------------------------------
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for `service` on this target (one per service, made on first use)."""
+        if kwargs:
+            return self._make_client(service, **kwargs)
+        if service not in self._clients:
+            self._clients[service] = self._make_client(service)
+        return self._clients[service]
+
+    def _make_client(self, service: str, **kwargs: Any) -> Any:
+        return self.session.client(service, **kwargs)
+
+    def name(self, base: str) -> str:
+        """`base` with the run's prefix (`lw-<run>-base`)."""
+        return self.run.name(base)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.run.tags()
+
+    def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+        """The tags as the APIs that take a list of pairs want them (IAM, EventBridge, Scheduler)."""
+        return [{key: k, value: v} for k, v in self.tags.items()]
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+    # -- roles -----------------------------------------------------------------------------------
+    def logging_statement(self, function: str) -> dict[str, Any]:
+        """Writing the function's own log streams, and nothing else (its group exists already)."""
+        return {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": self.arn("logs", f"log-group:{reports.log_group(function)}:*")}
+
+    def create_role(self, base: str, statements: list[dict[str, Any]], *,
+                    service: str = "lambda.amazonaws.com") -> str:
+        """A role `service` may assume, with `statements` as its one inline policy; returns its ARN."""
+        iam = self.client("iam")
+        name = self.name(base)
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy(service)),
+                               Description=f"serverless-workbook run {self.run.run_id}", Tags=self.tag_list())
+        if statements:
+            iam.put_role_policy(RoleName=name, PolicyName="lesson",
+                                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        return role["Role"]["Arn"]
+
+    # -- functions -------------------------------------------------------------------------------
+    def package(self, code_dir: str | Path) -> bytes:
+        """The deployment package `lambdalab build` makes for where this target runs functions."""
+        return build(code_dir, target=self._build_target, online=self._online_build).zip_bytes()
+
+    def create_function(self, base: str, code_dir: str | Path, handler: str, *, role: str,
+                        memory: int = 128, timeout: int = 3, env: Mapping[str, str] | None = None,
+                        runtime: str = "python3.12", **options: Any) -> dict[str, Any]:
+        """Create the function from the built package, its log group first; returns its configuration."""
+        name = self.name(base)
+        logs = self.client("logs")
+        group = reports.log_group(name)
+        try:
+            logs.create_log_group(logGroupName=group, tags=self.tags)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
+        spec = {"FunctionName": name, "Runtime": runtime, "Role": role, "Handler": handler,
+                "MemorySize": memory, "Timeout": timeout, "Code": {"ZipFile": self.package(code_dir)},
+                "Environment": {"Variables": dict(env or {})}, "Tags": self.tags, **options}
+        lam = self.client("lambda")
+        deadline = time.monotonic() + ROLE_PROPAGATION_S
+        while True:
+            try:
+                config = lam.create_function(**spec)
+                break
+            except ClientError as e:
+                # A role created seconds ago may not be assumable yet: Lambda says so, and a retry succeeds.
+                if "cannot be assumed" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2.0)
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return config
+
+    def invoke(self, base: str, event: Any = None, *, invocation_type: str = "RequestResponse") -> dict[str, Any]:
+        """Invoke the function; returns status, the parsed payload and the function error (if any)."""
+        answer = self.client("lambda").invoke(FunctionName=self.name(base), InvocationType=invocation_type,
+                                              Payload=json.dumps(event if event is not None else {}).encode())
+        raw = answer["Payload"].read()
+        return {"StatusCode": answer["StatusCode"], "FunctionError": answer.get("FunctionError"),
+                "Payload": json.loads(raw) if raw else None}
+
+    # -- records ---------------------------------------------------------------------------------
+    def records(self, base: str) -> list[reports.LoggedReport]:
+        """The function's invocations as its REPORT lines in CloudWatch Logs, oldest first."""
+        return reports.read_reports(self.client("logs"), self.name(base))
+
+    def settle(self, base: str, count: int, *, timeout: float = 60.0) -> list[reports.LoggedReport]:
+        """Wait, with a progress bar, until the logs show `count` invocations of the function."""
+        from tqdm.auto import tqdm
+
+        with tqdm(total=count, desc=f"REPORT lines of {base}", leave=False) as bar:
+            def progress(n: int) -> None:
+                bar.update(min(n, count) - bar.n)
+            return reports.wait_for_reports(self.client("logs"), self.name(base), count, timeout=timeout,
+                                            poll=self._poll_interval(), progress=progress)
+
+    def _poll_interval(self) -> float:
+        return 2.0
+
+    # -- teardown --------------------------------------------------------------------------------
+    def leftovers(self) -> list[teardown.Resource]:
+        return teardown.inventory(self.client, self.run.prefix)
+
+    def teardown(self) -> list[teardown.Resource]:
+        """Delete everything the run created; raise `TeardownIncomplete` if a listing still finds some."""
+        left = teardown.teardown(self.client, self.run.prefix)
+        if left:
+            raise TeardownIncomplete(f"run {self.run.run_id}: still there after teardown: "
+                                     + ", ".join(f"{r.kind} {r.name}" for r in left))
+        return left
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.teardown()
+
+    def __enter__(self) -> "CloudTarget":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

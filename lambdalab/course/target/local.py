@@ -1,0 +1,53 @@
+"""The `local` target: a `LocalCloud` in this process, reached through boto3 like AWS.
+
+Its boto3 session carries the cloud's administrator keys and points at the cloud's endpoint, so a
+notebook's cells are the same as on `aws`; `cloud` stays available for the cells marked
+local-only (process states, the fast-forward clock, the meter). Nothing here can reach AWS, so
+there is no account to confirm; closing tears the run down and then closes the cloud.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdalab.build.targets import local_target
+from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.course.target import reports
+from lambdalab.course.target.base import CloudTarget
+from lambdalab.course.target.runs import Run
+
+
+class LocalTarget(CloudTarget):
+    """A lesson's run in a local cloud it starts."""
+
+    kind = "local"
+
+    def __init__(self, *, run: Run | None = None, **cloud_options: Any):
+        import boto3
+
+        self.cloud = LocalCloud(**cloud_options).start()
+        env = self.cloud.env()
+        session = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                                        region_name=self.cloud.region)
+        super().__init__(session, run or Run.new(), self.cloud.account_id, local_target())
+
+    def _make_client(self, service: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("endpoint_url", self.cloud.endpoint)
+        return self.session.client(service, **kwargs)
+
+    def records(self, base: str) -> list[reports.LoggedReport]:
+        self.cloud.runtime.flush_logs()  # the runtime writes logs in the background
+        return super().records(base)
+
+    def _poll_interval(self) -> float:
+        self.cloud.runtime.flush_logs()
+        return 0.1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            super().close()
+        finally:
+            self.cloud.close()
