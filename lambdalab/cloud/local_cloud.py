@@ -105,7 +105,7 @@ class LocalCloud:
         self._iam_saved: tuple[float, int] | None = None
         self._session: Any = None
         self._events: Any = None
-        self.metrics: CloudMetrics | None = None
+        self.cloudwatch: CloudMetrics | None = None
         self._open = False
 
     @property
@@ -154,7 +154,7 @@ class LocalCloud:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self._lambda.start(self.endpoint, self._runtime_options)
-        self.metrics = CloudMetrics(self._lambda.runtime, self.account_id, self.region)  # EMF, AWS/Lambda, alarms
+        self.cloudwatch = CloudMetrics(self._lambda.runtime, self.account_id, self.region)  # EMF, AWS/Lambda, alarms
         self._create_admin()
         self._pollers = EventSourcePollers(self._lambda)
         self._pollers.start()
@@ -183,9 +183,9 @@ class LocalCloud:
         if self._pollers is not None:
             step(self._pollers.stop)
             self._pollers = None
-        if self.metrics is not None:
-            step(self.metrics.close)
-            self.metrics = None
+        if self.cloudwatch is not None:
+            step(self.cloudwatch.close)
+            self.cloudwatch = None
         self._lambda.close(step)
         if self._server is not None:
             step(self._server.stop)
@@ -213,8 +213,8 @@ class LocalCloud:
         self.endpoints.reset()
         self.scheduler.invocations.clear()
         self._lambda.reset()
-        if self.metrics is not None:
-            self.metrics.reset()
+        if self.cloudwatch is not None:
+            self.cloudwatch.reset()
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()
         if self._pollers is not None:

@@ -25,7 +25,7 @@ T0 = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(second=0, microse
 @pytest.fixture
 def alarms(fresh):
     """The cloud's evaluator with its timer stopped, so only the test moves alarms."""
-    evaluator = fresh.metrics.alarms
+    evaluator = fresh.cloudwatch.alarms
     evaluator.close()
     yield evaluator
     evaluator.start()
@@ -162,7 +162,7 @@ def test_statistics_and_percentiles(fresh, alarms):
 def test_the_cloud_evaluates_alarms_on_its_own(fresh):
     """Without any call from the test, the cloud's timer moves an alarm whose metric breaches."""
     cw = fresh.client("cloudwatch")
-    evaluator = fresh.metrics.alarms
+    evaluator = fresh.cloudwatch.alarms
     evaluator.close()
     evaluator.start(interval_s=0.1)
     try:

@@ -70,7 +70,7 @@ def test_a_printed_emf_document_becomes_metrics_and_invalid_emf_stays_a_log_line
     lines = fresh.logs("emf-fn")
     assert sum('"OrdersPlaced"' in line for line in lines) == 2
     assert sum('"Refunds"' in line for line in lines) == 2
-    assert fresh.metrics.emf.rejected and "Refunds" in fresh.metrics.emf.rejected[0][1]
+    assert fresh.cloudwatch.emf.rejected and "Refunds" in fresh.cloudwatch.emf.rejected[0][1]
 
 
 def test_the_timestamp_of_the_document_is_the_metric_time(fresh, code):
@@ -167,4 +167,4 @@ def test_powertools_metrics_output_becomes_metrics(fresh, code):
     assert stat("SuccessfulBooking", "SampleCount", [("service", "booking")]) == [(2.0, "Count")]
     assert stat("BookingLatency", "Maximum", [("service", "booking")]) == [(42.5, "Milliseconds")]
     assert stat("SuccessfulBooking", "Sum", [("booking_id", "b-7")]) == []
-    assert not fresh.metrics.emf.rejected
+    assert not fresh.cloudwatch.emf.rejected
