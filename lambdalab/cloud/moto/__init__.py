@@ -83,8 +83,7 @@ def original(owner: Any, name: str) -> Any:
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
     `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import (apigatewayv2, awslambda, cloudwatch, dynamodb, iam, s3, scheduler,
-                                      sns, sqs)
+    from lambdalab.cloud.moto import apigatewayv2, awslambda, cloudwatch, dynamodb, iam, s3, scheduler, sns, sqs
 
     patches = Patches()
     try:
