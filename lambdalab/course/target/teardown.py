@@ -118,8 +118,19 @@ def _apis(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
+def _alarms(clients: Clients, prefix: str) -> list[Resource]:
+    # Metric and composite alarms alike; DescribeAlarms takes a name prefix.
+    found = []
+    for page in clients("cloudwatch").get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        found += [Resource("cloudwatch", "alarm", a["AlarmName"])
+                  for a in page.get("CompositeAlarms", []) + page.get("MetricAlarms", [])]
+    return found
+
+
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups, _roles)
+    _schedules, _rules, _apis, _alarms, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups,
+    _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -178,6 +189,7 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("events", "rule"): lambda: _delete_rule(clients("events"), r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
+        ("cloudwatch", "alarm"): lambda: clients("cloudwatch").delete_alarms(AlarmNames=[r.name]),
     }
     try:
         actions[(r.service, r.kind)]()
