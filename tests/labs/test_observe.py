@@ -20,8 +20,15 @@ import pytest
 
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.checks import fail_invocation
-from lambdalab.course.lessons.observability import (NAMESPACE, SERVICE, annotations, metric_values, total,
-                                                    trace_documents, trace_root)
+from lambdalab.course.lessons.observability import (
+    NAMESPACE,
+    SERVICE,
+    annotations,
+    metric_values,
+    total,
+    trace_documents,
+    trace_root,
+)
 
 ORDERS = [
     {"order_id": "c-1", "channel": "web", "items": [{"sku": "tea", "qty": 2, "price": 4.5}]},

@@ -104,8 +104,9 @@ def errors_by_type(logs: Any, function: str) -> Counter[str]:
         head = event["message"].split("\n", 1)[0]
         if head.startswith("[ERROR] "):
             found[head[len("[ERROR] "):].split(":", 1)[0].strip()] += 1
-    for event in log_events(logs, function, '"Status: timeout"'):
-        found["Task timed out"] += 1
+    timeouts = len(log_events(logs, function, '"Status: timeout"'))
+    if timeouts:
+        found["Task timed out"] = timeouts
     return found
 
 
@@ -160,8 +161,8 @@ def errors_alarm(function: str, name: str) -> dict[str, Any]:
     """PutMetricAlarm's parameters: any error of the function in a minute is ALARM."""
     return dict(AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors",
                 Dimensions=[{"Name": "FunctionName", "Value": function}], Statistic="Sum", Period=60,
-                EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-                TreatMissingData="notBreaching",
+                EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
                 AlarmDescription="errors of the orders function (serverless-workbook lesson 13)")
 
 
