@@ -208,12 +208,23 @@ def trace_root(header: str) -> str:
 
 def trace_documents(xray: Any, trace_id: str, *, timeout: float = 30.0, at_least: int = 3) -> list[dict[str, Any]]:
     """The segment documents of one trace (BatchGetTraces), waiting until `at_least` have arrived."""
+    return first_traced(xray, [trace_id], timeout=timeout, at_least=at_least)[1]
+
+
+def first_traced(xray: Any, trace_ids: list[str], *, timeout: float = 30.0,
+                 at_least: int = 3) -> tuple[str | None, list[dict[str, Any]]]:
+    """The first of `trace_ids` X-Ray holds a trace for (a sampled request: its function segment
+    and at least `at_least` documents), with its documents; (None, []) if none arrives in time."""
     deadline = time.monotonic() + timeout
     while True:
-        traces = xray.batch_get_traces(TraceIds=[trace_id])["Traces"]
-        documents = [json.loads(s["Document"]) for t in traces for s in t["Segments"]]
-        if len(documents) >= at_least or time.monotonic() > deadline:
-            return documents
+        for start in range(0, len(trace_ids), 5):  # BatchGetTraces takes at most 5 ids
+            traces = {t["Id"]: t for t in xray.batch_get_traces(TraceIds=trace_ids[start:start + 5])["Traces"]}
+            for trace_id in trace_ids[start:start + 5]:
+                documents = [json.loads(s["Document"]) for s in traces.get(trace_id, {}).get("Segments", [])]
+                if len(documents) >= at_least and any(d.get("origin") == "AWS::Lambda::Function" for d in documents):
+                    return trace_id, documents
+        if time.monotonic() > deadline:
+            return None, []
         time.sleep(1.0)
 
 
