@@ -149,3 +149,26 @@ def test_the_default_rule_samples_one_request_a_second_and_five_percent_more():
         assert tracer.decide("PassThrough", None) is None  # Lambda's header will say Sampled=0
     finally:
         daemon.close()
+
+
+def test_invoke_api_and_asynchronous_events_are_traced_too(fresh, code):
+    """The Invoke API (RequestResponse and Event) goes through the same sampling: an Active
+    function's trace has Lambda's segments whichever way it was invoked, and the function's own
+    subsegment of an asynchronous event reaches the daemon."""
+    fresh.deploy("viaapi", code(SENDER), "handler.handler", TracingConfig={"Mode": "Active"})
+    lam = fresh.client("lambda")
+    time.sleep(1.0 - time.time() % 1.0)  # the first request of a second is always sampled
+    fields = json.loads(lam.invoke(FunctionName="viaapi", Payload=b"{}")["Payload"].read())
+    assert fields["Sampled"] == "1"
+    origins = {d.get("origin") for d in _documents(fresh, fields["Root"])}
+    assert {"AWS::Lambda", "AWS::Lambda::Function"} <= origins
+
+    time.sleep(1.0 - time.time() % 1.0)
+    lam.invoke(FunctionName="viaapi", InvocationType="Event", Payload=b'{"order": "async"}')
+    deadline = time.monotonic() + 20
+    while len(fresh.records("viaapi")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    header = dict(p.split("=", 1) for p in fresh.records("viaapi")[-1].trace_id.split(";"))
+    docs = _documents(fresh, header["Root"])
+    assert {d.get("origin") for d in docs} >= {"AWS::Lambda", "AWS::Lambda::Function"}
+    assert next(d for d in docs if d["name"] == "work")["annotations"] == {"order": "async"}
