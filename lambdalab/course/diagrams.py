@@ -130,6 +130,14 @@ LESSONS: dict[str, Architecture] = {
                 ("function at 128 MB", "cost and duration chart", ""),
                 ("function at 1024 MB", "cost and duration chart", ""),
                 ("function at 3008 MB", "cost and duration chart", "REPORT lines")),
+    "13": _spec("13 · Observability",
+                "client:orders; function:orders function (Powertools); service:DynamoDB table;"
+                " service:CloudWatch Logs; service:CloudWatch metrics and alarm; service:X-Ray",
+                ("orders", "orders function (Powertools)", "invoke"),
+                ("orders function (Powertools)", "DynamoDB table", "PutItem"),
+                ("orders function (Powertools)", "CloudWatch Logs", "JSON lines, REPORT, EMF"),
+                ("CloudWatch Logs", "CloudWatch metrics and alarm", "EMF becomes metrics"),
+                ("orders function (Powertools)", "X-Ray", "segments via the daemon")),
 }
 
 
