@@ -140,6 +140,14 @@ LESSONS: dict[str, Architecture] = {
                 ("SQS buffer", "analytics (batches)", "polled batches"),
                 ("orders bus (EventBridge)", "receipts (idempotent)", "at least once"),
                 ("email (fails)", "DLQs (SQS)", "after Lambda's retries")),
+    "13": _spec("13 · Observability",
+                "client:orders; function:orders function (Powertools); service:DynamoDB table;"
+                " service:CloudWatch Logs; service:CloudWatch metrics and alarm; service:X-Ray",
+                ("orders", "orders function (Powertools)", "invoke"),
+                ("orders function (Powertools)", "DynamoDB table", "PutItem"),
+                ("orders function (Powertools)", "CloudWatch Logs", "JSON lines, REPORT, EMF"),
+                ("CloudWatch Logs", "CloudWatch metrics and alarm", "EMF becomes metrics"),
+                ("orders function (Powertools)", "X-Ray", "segments via the daemon")),
     "14": _spec("14 · Cost",
                 "client:notebook; function:thumbnail function (3 sizes); service:CloudWatch Logs;"
                 " service:price tables (Lambda, EC2, Fargate); service:AWS Budgets; service:SNS alert topic",

@@ -6,7 +6,7 @@ never redelivers, runs Step Functions executions only when asked and then calls 
 address with keys IAM refuses, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
 packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`,
-`budgets`, `stepfunctions`)
+`budgets`, `stepfunctions`, `cloudwatch`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
@@ -89,6 +89,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
         apigatewayv2,
         awslambda,
         budgets,
+        cloudwatch,
         dynamodb,
         iam,
         s3,
@@ -107,6 +108,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
         dynamodb.install(patches)
         iam.install(patches)
         stepfunctions.install(patches, service)
+        cloudwatch.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)

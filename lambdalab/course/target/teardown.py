@@ -154,10 +154,20 @@ def _state_machines(clients: Clients, prefix: str) -> list[Resource]:
             for m in machines if _mine(m["name"], prefix)]
 
 
+def _alarms(clients: Clients, prefix: str) -> list[Resource]:
+    # Metric and composite alarms alike; DescribeAlarms takes a name prefix.
+    found = []
+    for page in clients("cloudwatch").get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        found += [Resource("cloudwatch", "alarm", a["AlarmName"])
+                  for a in page.get("CompositeAlarms", []) + page.get("MetricAlarms", [])]
+    return found
+
+
 # State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
 # executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _buses, _apis, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
+    _schedules, _rules, _buses, _apis, _alarms, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
     _tables, _buckets, _log_groups, _roles)
 
 
@@ -222,6 +232,7 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
         ("stepfunctions", "state machine"): lambda: clients("stepfunctions").delete_state_machine(
             stateMachineArn=r.ident),
+        ("cloudwatch", "alarm"): lambda: clients("cloudwatch").delete_alarms(AlarmNames=[r.name]),
     }
     try:
         actions[(r.service, r.kind)]()
