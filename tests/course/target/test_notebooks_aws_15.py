@@ -30,6 +30,7 @@ EXPECTED = {
                       "beside it: ",  # the other column is a run on local, and the lesson says which
                       "monthly budget serverless-workbook-monthly: 5",
                       "thumb-uploads/photo-001.jpg"]),
+    "09_power_tuning": (1, ["REPORT RequestId:", "balanced pick:", "priced from their REPORT lines"]),
 }
 
 
