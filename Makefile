@@ -23,7 +23,7 @@ REQUIREMENTS := $(wildcard solutions/*/requirements.txt)
 export JUPYTER_PREFER_ENV_PATH := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup os-deps lab lint test bench course clean distclean
+.PHONY: help setup os-deps lab lint test bench soak course clean distclean
 
 help: ## list the targets
 	@echo "Serverless Workbook. Targets:"
@@ -76,6 +76,9 @@ test: setup os-deps lint ## lint, check labs/ is in sync, then run tests/ and ev
 
 bench: setup ## run the benchmarks (python -m bench)
 	$(VPY) -m bench
+
+soak: setup ## the fault suite: 2,000 async events with failures and killed workers, 500 uploads, 200 HTTP requests
+	$(VPY) -m bench.soak
 
 course: setup ## execute every lesson into build/course/ (static pages + index.html; solutions track)
 	@mkdir -p build/course

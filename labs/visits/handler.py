@@ -14,6 +14,7 @@ after this visit}.
 """
 
 import os
+from datetime import datetime, timezone
 
 import boto3
 

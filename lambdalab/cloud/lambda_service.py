@@ -12,10 +12,10 @@ one and keeps its own attributes for the learner.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from lambdalab._util.logtext import entry_lines
+from lambdalab._util.owned import owned_tempdir, remove_tree
 from lambdalab.cloud.loops import RecursionGuard
 from lambdalab.cloud.request_context import serving
 from lambdalab.runtime.config import FunctionConfig
@@ -100,16 +102,17 @@ class LambdaService:
         self.guard = RecursionGuard()
         self.runtime: Any = None
         self._provisioned: dict[str, dict[str, int]] = {}
+        self._layers: dict[str, Path] = {}  # layer version ARN -> its extracted content
         self._code_lock = threading.Lock()
         self._logs_lock = threading.Lock()
-        self._workdir: tempfile.TemporaryDirectory | None = None
+        self._workdir: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, endpoint: str, runtime_options: dict[str, Any]) -> Any:
         """Start the runtime whose workers call the cloud at `endpoint`; returns it."""
         from lambdalab.runtime.service import LocalRuntime
 
-        self._workdir = tempfile.TemporaryDirectory(prefix="lambdalab-cloud-")
+        self._workdir = owned_tempdir("lambdalab-cloud-")  # swept by a later start should this process be killed
         self.runtime = LocalRuntime(
             **runtime_options,
             extra_env={"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": self.region},
@@ -121,7 +124,7 @@ class LambdaService:
         if self.runtime is not None:
             step(self.runtime.close)
         if self._workdir is not None:
-            step(self._workdir.cleanup)
+            step(functools.partial(remove_tree, self._workdir))
             self._workdir = None
 
     def reset(self) -> None:
@@ -130,6 +133,7 @@ class LambdaService:
             self.runtime.remove(name)
         self.guard.reset()
         self._provisioned.clear()
+        self._layers.clear()
 
     def backend(self, account_id: str | None = None, region: str | None = None) -> Any:
         """moto's Lambda backend for an account and region (the cloud's by default)."""
@@ -141,15 +145,15 @@ class LambdaService:
         arn = _arn(ref)
         return self.backend() if arn is None else self.backend(arn.account or None, arn.region or None)
 
-    def _code_dir(self, fn: Any) -> Path:
-        """The function's deployment package, extracted once per code version."""
+    def _extracted(self, data: bytes, *where: str) -> Path:
+        """An archive extracted once under the work directory at `where` (named by its content)."""
         assert self._workdir is not None
-        target = Path(self._workdir.name) / "functions" / fn.function_name / fn.code_digest[:16]
+        target = self._workdir.joinpath(*where)
         with self._code_lock:
             if not target.is_dir():
                 partial = target.with_name(target.name + ".partial")
                 try:
-                    with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                    with zipfile.ZipFile(io.BytesIO(data)) as zf:
                         zf.extractall(partial)
                 except zipfile.BadZipFile:
                     raise LambdaApiError(400, "InvalidParameterValueException",
@@ -157,6 +161,24 @@ class LambdaService:
                                          "Please check your file, then try to upload again.") from None
                 partial.rename(target)
         return target
+
+    def _code_dir(self, fn: Any) -> Path:
+        """The function's deployment package, extracted once per code version."""
+        return self._extracted(fn.code_bytes, "functions", fn.function_name, fn.code_digest[:16])
+
+    def _layer_dirs(self, fn: Any) -> list[Path]:
+        """The function's layers in its order, each version extracted once (Lambda extracts them into /opt)."""
+        backend = self.backend(fn.account_id, fn.region)
+        for ref in fn.layers:
+            arn = ref["Arn"]
+            # Kept once extracted: a function keeps a layer version that is deleted later, as on Lambda.
+            if arn not in self._layers:
+                layer = backend.layers_versions_by_arn(arn)
+                if layer is None:
+                    raise LambdaApiError(404, "ResourceNotFoundException", f"Layer version {arn} does not exist.")
+                self._layers[arn] = self._extracted(layer.code_bytes, "layers", layer.name,
+                                                    f"{layer.version}-{layer.code_digest[:16]}")
+        return [self._layers[ref["Arn"]] for ref in fn.layers]
 
     def _config_for(self, fn: Any) -> FunctionConfig:
         reserved = fn.reserved_concurrency
@@ -168,7 +190,7 @@ class LambdaService:
                 reserved_concurrency=None if reserved is None else int(reserved),
                 provisioned_concurrency=sum(self._provisioned.get(fn.function_name, {}).values()),
                 architecture=(fn.architectures or ["x86_64"])[0], region=fn.region,
-                account_id=fn.account_id, role_arn=fn.role)
+                account_id=fn.account_id, role_arn=fn.role, layers=self._layer_dirs(fn), runtime=fn.run_time)
         except InvalidParameterValueException as e:
             raise LambdaApiError(400, "InvalidParameterValueException", str(e)) from None
 
@@ -412,8 +434,11 @@ class LambdaService:
             if events:
                 logs.put_log_events(group, log_stream, events)
         if self.echo_logs:
+            # An entry's lines are joined by \r (an error and its traceback): printed raw, a terminal
+            # shows only the last of them. CloudWatch keeps the entry whole; the echo shows its lines.
             for _, text in lines:
-                print(f"[{function_name}] {text}", file=sys.stderr, flush=True)
+                for line in entry_lines(text):
+                    print(f"[{function_name}] {line}", file=sys.stderr, flush=True)
 
     def _on_async_failure(self, config: FunctionConfig, record: dict) -> None:
         """An async event that failed for good goes to the dead-letter queue and on-failure destination."""

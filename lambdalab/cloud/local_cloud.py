@@ -18,7 +18,8 @@ signature over the bytes sent (so Lambda, API Gateway v2 and Scheduler work unde
 the resource a Lambda, DynamoDB or Logs call names. The cloud's own clients use an administrator
 user's keys.
 Only one `LocalCloud` can be open in a process (moto's state is per process). Functions run
-their `$LATEST` code whatever version or alias is invoked; layers are not mounted.
+their `$LATEST` code whatever version or alias is invoked. Layers published with PublishLayerVersion
+are extracted into the function's /opt as on Lambda.
 `lambdalab cloud` runs a cloud in the foreground for other processes to use.
 """
 
@@ -42,6 +43,7 @@ from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
+from lambdalab.runtime.imports import python_tag
 
 ADMIN_USER = "lambdalab-admin"
 ADMIN_ACCESS_KEY_ID = "AKIALAMBDALABADMIN01"
@@ -323,15 +325,17 @@ class LocalCloud:
 
     def deploy(self, name: str, code_dir: str | Path, handler: str, *, role: str | None = None,
                memory: int = 128, timeout: int = 3, env: Mapping[str, str] | None = None,
-               runtime: str = "python3.12", **options: Any) -> dict[str, Any]:
+               runtime: str | None = None, **options: Any) -> dict[str, Any]:
         """Zip `code_dir` and create the function with the Lambda API (or update it if it exists).
 
-        `options` are further CreateFunction parameters, e.g. `DeadLetterConfig`.
+        `runtime` is the declared one, by default the Python that runs the workers here (`python_tag`).
+        `options` are further CreateFunction parameters, e.g. `DeadLetterConfig` or `Layers`.
         Returns the function's configuration as GetFunctionConfiguration does.
         """
         self._check_open()
-        spec: dict[str, Any] = {"FunctionName": name, "Runtime": runtime, "Role": role or self.default_role(),
-                                "Handler": handler, "MemorySize": memory, "Timeout": timeout,
+        spec: dict[str, Any] = {"FunctionName": name, "Runtime": runtime or python_tag(),
+                                "Role": role or self.default_role(), "Handler": handler,
+                                "MemorySize": memory, "Timeout": timeout,
                                 "Environment": {"Variables": dict(env or {})}, **options}
         package = zip_directory(code_dir)
         lam = self.client("lambda")

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdalab._util import spawn
+from lambdalab._util.owned import owned_tempdir
 from lambdalab.runtime.errors import LambdaLabError
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _make_workdir(prefix: str, account: Account | None) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path = owned_tempdir(prefix)  # swept by a later start should this process be killed
     if account is not None:
         os.chown(path, account.uid, account.gid)
     return path

@@ -12,6 +12,9 @@ after it that fail the same way say so in a line, and their hints are held back 
 is fixed, since they would only point elsewhere. A check reports a handler's failure with
 `fail_invocation(inv)`, which carries the handler's own stack trace to the report.
 
+A lab's optional *stretch goal* has checks of its own, marked `@pytest.mark.stretch`:
+`check("hello")` leaves them out, `check("hello", stretch=True)` runs only them.
+
 This module is also the pytest plugin (`-p lambdalab.course.checks`) that collects those results in
 the subprocess; its hooks do nothing unless `LAMBDALAB_CHECK_RESULTS` names the output file.
 """
@@ -41,6 +44,7 @@ TRACK_ENV = "LAMBDALAB_TRACK"
 TRACKS = ("labs", "solutions")
 DEFAULT_TRACK = "labs"
 RESULTS_ENV = "LAMBDALAB_CHECK_RESULTS"
+STRETCH_MARK = "stretch"  # the pytest mark of a stretch goal's checks (registered in tests/labs/conftest.py)
 DEFAULT_TIMEOUT_S = 600.0
 # Long enough for a failure's own explanation (a few lines), short enough to stay a report.
 _MESSAGE_MAX = 1500
@@ -93,6 +97,8 @@ class CheckReport:
     results: list[CheckResult]
     output: str = field(default="", repr=False)  # pytest's own output, for when the report is not enough
     command: str = ""  # how to run the checks again, e.g. "lambdalab check hello"; default check('hello')
+    stretch: bool = False  # the stretch goal's checks (else the exercise's)
+    has_stretch: bool = False  # the lab has a stretch goal (run apart: check(lab, stretch=True))
 
     @property
     def passed(self) -> bool:
@@ -101,13 +107,23 @@ class CheckReport:
     @property
     def summary(self) -> str:
         ok = sum(r.passed for r in self.results)
-        return f"Lab {self.lab!r} ({self.track} track): {ok} of {len(self.results)} checks pass"
+        which = ", stretch goal" if self.stretch else ""
+        return f"Lab {self.lab!r} ({self.track} track){which}: {ok} of {len(self.results)} checks pass"
 
     @property
     def advice(self) -> str:
+        if self.passed and self.stretch:
+            return "The stretch goal is done too. Well done!"
         if self.passed:
-            return "All checks pass. Well done!"
-        return f"Fix the first {FAIL_MARK}, then run {self.command or f'check({self.lab!r})'} again."
+            return (f"All checks pass. Well done! Optional: the stretch goal, with "
+                    f"{self._command(stretch=True)}." if self.has_stretch else "All checks pass. Well done!")
+        return f"Fix the first {FAIL_MARK}, then run {self._command(self.stretch)} again."
+
+    def _command(self, stretch: bool) -> str:
+        """How to run the exercise's checks (or the stretch goal's) again, as this report was run."""
+        if self.command:  # the CLI's, e.g. "lambdalab check hello --track labs"
+            return self.command.replace(" --stretch", "") + (" --stretch" if stretch else "")
+        return f"check({self.lab!r}, stretch=True)" if stretch else f"check({self.lab!r})"
 
     def details(self) -> list[tuple[CheckResult, list[_Line]]]:
         """Each check with the lines shown under it: a crash once, with where; hints held back after it."""
@@ -189,20 +205,31 @@ def checks_file(root: Path, lab: str) -> Path:
     return path
 
 
-def check(lab: str, track: str | None = None, *, root: Path | None = None,
+def has_stretch_goal(test_file: Path) -> bool:
+    """Whether a lab's checks include a stretch goal's (a test marked `@pytest.mark.stretch`)."""
+    return f"pytest.mark.{STRETCH_MARK}" in test_file.read_text(encoding="utf-8")
+
+
+def check(lab: str, track: str | None = None, *, stretch: bool = False, root: Path | None = None,
           timeout_s: float = DEFAULT_TIMEOUT_S) -> CheckReport:
     """Run lab `lab`'s checks against `track` ("labs" or "solutions"; default `$LAMBDALAB_TRACK`
-    or "labs") and return the report. In a notebook: `check("hello")`."""
+    or "labs") and return the report. In a notebook: `check("hello")`; the lab's optional
+    stretch goal: `check("hello", stretch=True)`."""
     root = root or find_root()
     track = resolve_track(track)
     test_file = checks_file(root, lab)
+    has_stretch = has_stretch_goal(test_file)
+    if stretch and not has_stretch:
+        raise UnknownLabError(f"lab {lab!r} has no stretch goal (no check in tests/labs/test_{lab}.py is marked "
+                              f"@pytest.mark.{STRETCH_MARK})", checked_labs(root))
     if not (root / track / lab).is_dir():
         hint = "; run `lambdalab labs build`" if track == "labs" else ""
         raise UnknownLabError(f"{track}/{lab}/ does not exist{hint}", checked_labs(root))
     fd, results_path = tempfile.mkstemp(prefix=f"lambdalab-check-{lab}-", suffix=".json")
     os.close(fd)
     try:
-        returncode, output = _run_pytest(root, track, test_file, Path(results_path), timeout_s)
+        selection = STRETCH_MARK if stretch else f"not {STRETCH_MARK}"
+        returncode, output = _run_pytest(root, track, test_file, Path(results_path), timeout_s, selection)
         text = Path(results_path).read_text(encoding="utf-8")
         results = [CheckResult(**r) for r in json.loads(text)] if text else []
     finally:
@@ -210,18 +237,19 @@ def check(lab: str, track: str | None = None, *, root: Path | None = None,
     # pytest's exit code alone matters only when no check explains it (2 follows a failed import).
     if not results or (returncode not in (0, 1) and all(r.passed for r in results)):
         results.append(_runner_failure(returncode, output, test_file.relative_to(root)))
-    return CheckReport(lab, track, results, output)
+    return CheckReport(lab, track, results, output, stretch=stretch, has_stretch=has_stretch)
 
 
-def _run_pytest(root: Path, track: str, test_file: Path, results: Path, timeout_s: float) -> tuple[int | None, str]:
-    """pytest's exit code (None on timeout) and output."""
+def _run_pytest(root: Path, track: str, test_file: Path, results: Path, timeout_s: float,
+                selection: str) -> tuple[int | None, str]:
+    """pytest's exit code (None on timeout) and output; `selection` is its -m expression."""
     # The caller's pytest settings (xdist workers, addopts) must not leak into the child run,
     # and installed plugins are not needed: nbval's import alone costs seconds (nbformat's schemas).
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update({TRACK_ENV: track, "LAMBDALAB_ROOT": str(root), RESULTS_ENV: str(results),
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "lambdalab.course.checks",
-           "-o", "addopts=", "--rootdir", str(root), str(test_file)]
+           "-o", "addopts=", "-m", selection, "--rootdir", str(root), str(test_file)]
     # A session of its own, so a timeout can kill the checks' runtime workers too.
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from lambdalab._util.logtext import entry_lines, log_text
 
-__all__ = ["Table", "invocation_table", "log_text"]
+__all__ = ["Table", "bill_per_million", "invocation_table", "log_text"]
 
 
 def _fmt(value: Any) -> str:
@@ -63,3 +63,13 @@ def invocation_table(invocations: Iterable[Any]) -> Table:
         "max memory MB": i.max_memory_used_mb,
         "outcome": "ok" if i.ok else f"{i.error_type}: {str(i.error.get('errorMessage', ''))[:60]}",
     } for i in invocations)
+
+
+def bill_per_million(rows: Iterable[Mapping[str, Any]], title: str = "") -> Table:
+    """A bill (the rows of `Meter.table()`) in dollars per million invocations: a lesson's few
+    hundred invocations cost fractions of a cent, which would show as $0.00 in every column."""
+    return Table(({
+        "function": r["function"], "requests": r["requests"], "GB-s": r["GB-s"],
+        **{f"{kind} $ per million": r[f"{kind} $"] / r["requests"] * 1e6 if r["requests"] else None
+           for kind in ("compute", "requests", "total")},
+    } for r in rows), title)

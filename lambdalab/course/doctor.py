@@ -35,6 +35,7 @@ def findings() -> list[Finding]:
         version = _version(package)
         rows.append(Finding(package, version is not None, version or "missing: run `make setup`"))
     ric = _version("awslambdaric")
+    rows.append(runtime_finding())
     rows.append(Finding("runtime interface client", True,
                         f"awslambdaric {ric} (AWS's own)" if ric
                         else "lambdalab.runtime.ric (awslambdaric has no wheel here)"))
@@ -62,6 +63,16 @@ def report(rows: list[Finding] | None = None) -> str:
 
 
 SUPPORTED = ((3, 10), (3, 14))  # the minor versions CI installs and tests (README, pyproject classifiers)
+
+
+def runtime_finding() -> Finding:
+    """Which Lambda runtimes the local runtime runs, and the Python a `python3.N` function really gets."""
+    from lambdalab.runtime.imports import python_tag
+
+    return Finding("Lambda runtimes", True,
+                   f"python3.N (any N) runs on the local Python {platform.python_version()} ({sys.executable}), "
+                   f"AWS_EXECUTION_ENV=AWS_Lambda_{python_tag()}; INIT logs one line when N differs. "
+                   "Other runtimes (nodejs, java, ...) are refused")
 
 
 def _user_finding() -> Finding:

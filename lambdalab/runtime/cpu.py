@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from lambdalab._util.owned import kill_cgroup, sweep_cgroups
+
 MB_PER_VCPU = 1769
 PERIOD_US = 100_000
 DUTY_PERIOD_S = 0.05  # shorter periods make SIGSTOP/SIGCONT overhead dominate
@@ -62,10 +64,8 @@ class CgroupLimit:
         pass
 
     def close(self) -> None:
-        try:
-            self.path.rmdir()
-        except OSError:
-            pass  # still holds a dying process; the parent group is removed at exit
+        # Kill by membership: a handler's double-forked (setsid) child left the process group, not the cgroup.
+        kill_cgroup(self.path)
 
 
 class DutyCycleLimit:
@@ -133,6 +133,7 @@ def _cgroup_base() -> tuple[Path, int] | None:
     if (v2 / "cgroup.controllers").exists() and "cpu" in (v2 / "cgroup.subtree_control").read_text():
         candidates.append((v2, 2))
     for root, version in candidates:
+        sweep_cgroups(root)  # left by a runtime killed with SIGKILL
         base = root / f"lambdalab-{os.getpid()}"
         try:
             base.mkdir(exist_ok=True)
@@ -171,7 +172,4 @@ class CpuController:
 
     def close(self) -> None:
         if self._cgroup:
-            try:
-                self._cgroup[0].rmdir()
-            except OSError:
-                pass
+            kill_cgroup(self._cgroup[0])

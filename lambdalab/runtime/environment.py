@@ -29,8 +29,10 @@ from lambdalab._util.timefmt import epoch_ms, utc_now
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import CpuLimit, NoLimit
 from lambdalab.runtime.imports import WORKER_FLAGS, merged_layers, python_tag, runtime_site, worker_path
+from lambdalab.runtime.logstream import TELEMETRY_FD_ENV, LogSplitter
+from lambdalab.runtime.peers import descendants, held_by_tree
 from lambdalab.runtime.processes import peak_kb
-from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, RuntimeAPIServer
+from lambdalab.runtime.runtime_api import MAX_RESPONSE_BYTES, NextInvocation, Refused, RuntimeAPIServer
 from lambdalab.runtime.sandbox import HostSandbox, Sandbox, for_environment, probe
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ class ExecutionEnvironment:
     def __init__(self, config: FunctionConfig, *, client: str, spawner: Spawner,
                  cpu: CpuLimit | None = None, extra_env: dict[str, str] | None = None,
                  init_type: str = "on-demand", template: "SnapshotTemplate | None" = None,
-                 layers: Path | None = None):
+                 layers: Path | None = None, sandbox: bool = True):
         self.config = config
         self.template = template
         self.client = client
@@ -177,14 +179,18 @@ class ExecutionEnvironment:
         self._closing = False
         self._frozen = False
         self._log_lock = threading.Lock()
-        self._partial = b""
+        self._splitter = LogSplitter()
         self._lines: list[tuple[int, str]] = []
         self.proc: subprocess.Popen | None = None
         self.pid = 0  # the worker proper: inside a sandbox, a child of `proc` in its own PID namespace
+        self._spawned = threading.Event()  # `proc` and `pid` name the current worker
+        self._generation = 0  # one per worker: a /next left waiting by a dead worker is not the new one's
+        self._next_waiting: int | None = None  # the generation whose /next is waiting for an event
         self._watcher: threading.Thread | None = None
-        # A snapshot-restored worker is forked by the template, outside any sandbox.
-        self.sandbox: Sandbox = (HostSandbox(config, probe()) if template is not None
-                                 else for_environment(config, layers or merged_layers(config.layers)))
+        # A snapshot-restored worker is forked by the template, outside any sandbox; it runs the
+        # template's code, so copying the package (seconds for a big one) would be waste.
+        self.sandbox: Sandbox = (HostSandbox(config, probe(), copy_code=False) if template is not None
+                                 else for_environment(config, layers or merged_layers(config.layers), sandbox))
         self.tmpdir = Path(self.sandbox.tmp_path)
         self._note_once()
         self.server = RuntimeAPIServer(self)
@@ -208,22 +214,21 @@ class ExecutionEnvironment:
         limit = INIT_LIMIT_S if init_limit_s is None else init_limit_s
         self.state = "initializing"
         t0 = time.perf_counter()
+        with self._cv:
+            self._generation += 1
+            self._spawned.clear()
+            self._cv.notify_all()
         try:
             if self.template is not None:  # a restore: fork the initialised template
                 self.proc = self.template.fork(self.environ())
                 self.pid = self.proc.pid
             else:
-                environ = self.environ()
-                args, fds = self.sandbox.command(worker_command(self.client, self.config.handler), environ)
-                self.proc = self._spawner.spawn(
-                    args=args, pass_fds=fds, cwd=self.sandbox.host_cwd, env=environ,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                self.pid = self.sandbox.started(self.proc.pid)
+                self._spawn_worker()
         except BaseException:
             self.destroy()  # the server, sandbox and cgroup exist already
             raise
+        finally:
+            self._spawned.set()
         os.set_blocking(self.proc.stdout.fileno(), False)
         if self.config.declared_python != python_tag():
             self._lines.append((epoch_ms(), runtime_mismatch_line(self.config.declared_python)))
@@ -231,7 +236,9 @@ class ExecutionEnvironment:
         self._watcher = threading.Thread(target=self._watch_exit, name=f"exit-{self.id[:8]}", daemon=True)
         self._watcher.start()
         finished = self._wait_for_init(limit)
-        self.init_ms = (time.perf_counter() - t0) * 1000
+        # The sandbox's setup stands for the microVM's creation, which Lambda's Init Duration leaves out.
+        setup_ms = self.sandbox.setup_ms if self.template is None else 0.0
+        self.init_ms = (time.perf_counter() - t0) * 1000 - setup_ms
         if self.init_failure is None and not finished:
             self.init_failure = Outcome("init_error", error_type="Runtime.InitTimeout", body=json.dumps({
                 "errorMessage": f"INIT phase did not finish within {limit:g} seconds",
@@ -257,6 +264,29 @@ class ExecutionEnvironment:
                 return self._init_done.is_set()
             if self._init_done.wait(timeout=min(_INIT_SAMPLE_S, remaining)):
                 return True
+
+    def _spawn_worker(self) -> None:
+        """Start the worker (`proc`, and `pid`, the worker proper). Its log pipe is its stdout and, as on Lambda, the
+        runtime client's telemetry descriptor (a second handle on the same pipe: `logstream`)."""
+        environ = self.environ()
+        read_fd, write_fd = os.pipe()
+        environ[TELEMETRY_FD_ENV] = str(write_fd)
+        try:
+            args, fds = self.sandbox.command(worker_command(self.client, self.config.handler), environ)
+            proc = self._spawner.spawn(
+                args=args, pass_fds=[*fds, write_fd], cwd=self.sandbox.host_cwd, env=environ,
+                stdin=subprocess.DEVNULL, stdout=write_fd, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        proc.stdout = os.fdopen(read_fd, "rb", buffering=0)
+        self._splitter = LogSplitter()
+        self.proc = proc
+        self.pid = self.sandbox.started(proc.pid)
 
     def reset(self) -> bool:
         """After a crash or timeout: a new worker in the same sandbox (so /tmp survives), as Lambda does.
@@ -337,10 +367,16 @@ class ExecutionEnvironment:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            tree = descendants(self.proc.pid)  # with the children that left the process group (setsid)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def destroy(self) -> None:
         """Kill the worker, stop the server, delete the temp dir. Idempotent."""
@@ -409,14 +445,41 @@ class ExecutionEnvironment:
         return False
 
     # -- Runtime API callbacks (server threads) --------------------------------------------
+    def accepts(self, client: tuple[str, int], server: tuple[str, int]) -> bool:
+        """Whether a connection to the Runtime API comes from this environment's worker (its process tree).
+
+        On Lambda nothing else can reach the API; here any local process could, so the peer's
+        socket must be held by the worker. Where /proc cannot tell (macOS), every peer is accepted.
+        """
+        self._spawned.wait(timeout=30)  # a worker can connect before start() has read its pid
+        proc = self.proc
+        if proc is None:
+            return False
+        held = held_by_tree(client, server, [self.pid], proc.pid)
+        return held is None or held
+
     def next_invocation(self) -> NextInvocation | None:
         # The worker is alive and waiting: its peak so far, so a REPORT after a crash never says 0 MB.
         self._observe_peak()
         with self._cv:
+            generation = self._generation
+            if self._next_waiting == generation:
+                # A Lambda (default) environment runs one invocation at a time: one /next at a time.
+                raise Refused("InvalidStateTransition", "another /next is already waiting for this environment's event")
+            running = self._pending
+            if running is not None and running.t0 and not running.done.is_set():
+                # A poller started by the handler must not swallow the next event.
+                raise Refused("InvalidStateTransition", "/next before the current invocation's response or error")
+            self._next_waiting = generation
             if not self._init_done.is_set():
                 self._init_done.set()
-            self._cv.wait_for(lambda: self._to_deliver is not None or self._closing)
-            if self._closing:
+            try:
+                self._cv.wait_for(lambda: self._to_deliver is not None or self._closing
+                                  or self._generation != generation)
+            finally:
+                if self._next_waiting == generation:
+                    self._next_waiting = None
+            if self._closing or self._generation != generation:
                 return None
             pending = self._to_deliver
             self._to_deliver = None
@@ -499,22 +562,16 @@ class ExecutionEnvironment:
                     break
                 chunks.append(chunk)
             if chunks:
-                data = self._partial + b"".join(chunks)
-                *complete, self._partial = data.split(b"\n")
-                ts = epoch_ms()
                 # awslambdaric ends each record of a multi-line error with \r; CloudWatch shows them as one event.
-                self._lines.extend((ts, line.decode("utf-8", "replace")) for line in complete)
-            if eof and self._partial:
-                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
-                self._partial = b""
+                self._lines.extend(self._splitter.feed(b"".join(chunks), epoch_ms()))
+            if eof:
+                self._lines.extend(self._splitter.flush(epoch_ms()))
             return not eof
 
     def take_logs(self) -> list[tuple[int, str]]:
         """The lines written since the last call (a partial last line is included)."""
         self.drain_logs()
         with self._log_lock:
-            if self._partial:
-                self._lines.append((epoch_ms(), self._partial.decode("utf-8", "replace")))
-                self._partial = b""
+            self._lines.extend(self._splitter.flush(epoch_ms()))
             lines, self._lines = self._lines, []
         return lines

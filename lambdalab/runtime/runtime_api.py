@@ -39,7 +39,16 @@ class NextInvocation:
     cognito_identity: str | None = None
 
 
+class Refused(Exception):
+    """A request the Runtime API turns down with 403 and Lambda's error shape (the reason is the message)."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
 class RuntimeAPIHandler(Protocol):
+    def accepts(self, client: tuple[str, int], server: tuple[str, int]) -> bool: ...
     def next_invocation(self) -> NextInvocation | None: ...
     def invocation_response(self, request_id: str, body: bytes, content_type: str) -> int: ...
     def invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> int: ...
@@ -67,6 +76,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def handle(self) -> None:
+        # Once per connection (the runtime client keeps one open): only the environment's own worker may talk.
+        if not self.server.api.accepts(self.client_address, self.server.server_address):
+            self.close_connection = True
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if self.parse_request():
+                    self._reply(403, {"errorMessage": "this connection does not come from the execution "
+                                      "environment's runtime process", "errorType": "Forbidden"})
+            except OSError:
+                pass
+            return
+        super().handle()
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -78,7 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != f"{PREFIX}/invocation/next":
             self._reply(404, {"errorMessage": f"unknown path {self.path}", "errorType": "InvalidRequest"})
             return
-        nxt = self.server.api.next_invocation()
+        try:
+            nxt = self.server.api.next_invocation()
+        except Refused as e:
+            self._reply(403, {"errorMessage": str(e), "errorType": e.error_type})
+            return
         if nxt is None:  # environment shutting down; the worker is about to be killed
             self._reply(410, {"errorMessage": "environment is shutting down", "errorType": "Shutdown"})
             return

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import Any
 
+from lambdalab._util.owned import owned_tempdir, sweep_tempdirs
 from lambdalab._util.spawn import Spawner, guarded
 from lambdalab._util.xray import new_trace_header
 from lambdalab.runtime.asynchronous import MAX_ASYNC_PAYLOAD, AsyncEvent, AsyncInvoker, EventInvokeConfig, FunctionQueue
@@ -123,7 +124,7 @@ class LocalRuntime:
                  credentials: Callable[[FunctionConfig], dict[str, str]] | None = None,
                  log_sink: LogSink | None = None,
                  on_async_failure: Callable[[FunctionConfig, dict], None] | None = None,
-                 free_tier: bool = False):
+                 free_tier: bool = False, sandbox: bool = True):
         if client not in ("auto", "awslambdaric", "bootstrap"):
             raise InvalidParameterValueException(
                 f"client must be 'auto', 'awslambdaric' or 'bootstrap', not {client!r}")
@@ -136,6 +137,7 @@ class LocalRuntime:
             raise InvalidParameterValueException("async_retry_delays must be two non-negative numbers of seconds")
         from lambdalab.runtime.metering import Meter
 
+        sweep_tempdirs()  # what a runtime killed with SIGKILL left behind
         self.client = ("awslambdaric" if _has_awslambdaric() else "bootstrap") if client == "auto" else client
         self.account_concurrency = account_concurrency
         self.idle_timeout_s = idle_timeout_s
@@ -144,6 +146,7 @@ class LocalRuntime:
         self.log_sink = log_sink
         self.meter = Meter(free_tier=free_tier)
         self.cpu = CpuController(cpu_limit)
+        self.sandbox = sandbox  # False: no namespaces, to measure what the sandbox adds to a cold start
         self._functions: dict[str, _Function] = {}
         self._lock = threading.Condition()
         self._closed = threading.Event()
@@ -411,7 +414,8 @@ class LocalRuntime:
         def environment() -> ExecutionEnvironment:
             return ExecutionEnvironment(config, client=self.client, spawner=self._spawner,
                                         cpu=self.cpu.limit(uuid.uuid4().hex[:12], config.memory_mb),
-                                        extra_env=extra, init_type=init_type, template=template)
+                                        extra_env=extra, init_type=init_type, template=template,
+                                        sandbox=self.sandbox)
 
         env = environment()
         env.start()
@@ -427,13 +431,12 @@ class LocalRuntime:
         fn = self._fn(config.name)
         with fn.template_lock:
             if fn.template is None or fn.template.proc.poll() is not None:
-                import tempfile
-                from pathlib import Path
-                tmp = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-template-"))
+                tmp = owned_tempdir(f"lambdalab-{config.name}-template-")
                 env = lambda_environment(config, runtime_api="127.0.0.1:1", tmpdir=tmp, log_stream="template",
                                          init_type="snap-start", extra=extra)
                 prefix = guarded([sys.executable, *WORKER_FLAGS])  # the template runs `-m ric.snapshot`
-                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir))
+                fn.template = SnapshotTemplate(self._spawner.spawn, prefix, config.handler, env, str(config.code_dir),
+                                               workdir=tmp)
             return fn.template
 
     def template_init_ms(self, name: str) -> float | None:

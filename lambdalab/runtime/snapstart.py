@@ -18,7 +18,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from lambdalab._util.owned import remove_tree
 from lambdalab.runtime.ric.snapshot import CONTROL_ENV, recv_message, send_message
 
 
@@ -49,7 +51,8 @@ class SnapshotTemplate:
     """An initialised template process that forks execution environments on request."""
 
     def __init__(self, spawn: Callable[..., subprocess.Popen], argv_prefix: list[str], handler: str,
-                 env: dict[str, str], cwd: str, ready_timeout_s: float = 30.0):
+                 env: dict[str, str], cwd: str, ready_timeout_s: float = 30.0, workdir: Path | None = None):
+        self.workdir = workdir  # the template's HOME and TMPDIR: removed by close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock = ours
         self._lock = threading.Lock()
@@ -140,3 +143,5 @@ class SnapshotTemplate:
         self.proc.wait(timeout=5)
         if self.proc.stdout:
             self.proc.stdout.close()
+        if self.workdir is not None:
+            remove_tree(self.workdir)

@@ -13,7 +13,7 @@ def lambda_handler(event, context):
     # BEGIN SOLUTION greeting
     # Set `greeting` to "Hello, <name>!", taking the name from event["name"];
     # when the event has no "name", greet "world".
-    name = event.get("name", "world")
+    name = str(event.get("name") or "").strip() or "world"  # the stretch goal: trimmed, blank greets "world"
     greeting = f"Hello, {name}!"
     # END SOLUTION
     # BEGIN SOLUTION counter

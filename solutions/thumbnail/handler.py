@@ -40,7 +40,7 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 import boto3
 from botocore.config import Config
@@ -55,6 +55,7 @@ FAILURE_QUEUE_URL = os.environ.get("FAILURE_QUEUE_URL", "")
 sqs = boto3.client("sqs", config=_CONFIG) if FAILURE_QUEUE_URL else None
 
 THUMBNAIL_PREFIX = "thumb-"
+SOURCE_KEY_METADATA = "source-key"  # the stretch goal: x-amz-meta-source-key, the photo's key, percent-encoded
 MAX_SIZE = (200, 200)
 MAX_OBJECT_BYTES = 20 * 1024 * 1024  # refused from the event's size, before any download
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
@@ -182,15 +183,15 @@ def thumbnail_upload(upload: Upload, target: str) -> dict:
     if upload.size is not None and upload.size > MAX_OBJECT_BYTES:
         raise ObjectTooLarge(f"the object is {upload.size:,} bytes (from the event); the limit is "
                              f"{MAX_OBJECT_BYTES:,} bytes: not downloaded")
-    data = read_object(upload.bucket, upload.key, upload.version_id)
-    started = time.perf_counter()
-    thumbnail, content_type = make_thumbnail(data, MAX_SIZE)
-    resize_ms = (time.perf_counter() - started) * 1000
-    # One PutObject of the complete thumbnail: readers see the old object or the new one, never half.
-    s3.put_object(Bucket=target, Key=upload.thumbnail_key, Body=thumbnail, ContentType=content_type)
+    try:
+        data, thumbnail, content_type = store_thumbnail(upload, target)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion"):
+            raise ObjectMissing("the object no longer exists (deleted before it could be read)") from None
+        raise
     outcome = {"bucket": upload.bucket, "key": upload.key, "thumbnail_bucket": target,
                "thumbnail_key": upload.thumbnail_key, "content_type": content_type,
-               "source_bytes": len(data), "thumbnail_bytes": len(thumbnail), "resize_ms": round(resize_ms, 2)}
+               "source_bytes": len(data), "thumbnail_bytes": len(thumbnail)}
     _log(logging.INFO, "thumbnail", **outcome)
     return outcome
 
@@ -202,23 +203,43 @@ def keys_for(encoded_key: str) -> tuple[str, str]:
     becomes '%2B', non-ASCII letters become %XX bytes of their UTF-8, and '/' stays '/'.
     """
     # BEGIN SOLUTION keys
-    # Decode the key with urllib.parse.unquote_plus (exactly once: a key may contain "%2F"
-    # literally, which the event carries as "%252F"); the thumbnail's key is "thumb-" + key.
+    # Decode the key the way S3 encoded it (urllib.parse has the function for form encoding),
+    # exactly once: a key may hold "%2F" literally, which the event carries as "%252F".
+    # The thumbnail's key is THUMBNAIL_PREFIX followed by the decoded key.
     key = unquote_plus(encoded_key)
     return key, THUMBNAIL_PREFIX + key
     # END SOLUTION
 
 
-def read_object(bucket: str, key: str, version_id: str | None = None) -> bytes:
-    """The object's bytes from ONE GetObject; its size is checked from the response headers
-    before the body is read, and the read itself is capped (a size can change under us)."""
-    extra = {"VersionId": version_id} if version_id else {}
-    try:
-        response = s3.get_object(Bucket=bucket, Key=key, **extra)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion"):
-            raise ObjectMissing("the object no longer exists (deleted before it could be read)") from None
-        raise
+def store_thumbnail(upload: Upload, target: str) -> tuple[bytes, bytes, str]:
+    """Read the uploaded object from S3, make its thumbnail, and write the thumbnail into the
+    bucket `target`; return the bytes read, the thumbnail's bytes and its content type."""
+    # BEGIN SOLUTION store
+    # The service's core, in three steps, with the S3 client `s3` created at init above (look up
+    # get_object and put_object in boto3's S3 reference):
+    # 1. read the uploaded object (upload.bucket, upload.key; VersionId too when upload.version_id
+    # is set) with ONE GetObject, and its bytes with capped_body(response), which refuses a giant;
+    # 2. make the thumbnail with make_thumbnail(data, MAX_SIZE): it returns the thumbnail's bytes
+    # and their content type ("image/jpeg" or "image/png");
+    # 3. write it with ONE PutObject into the bucket `target` (never the upload's own bucket) at
+    # upload.thumbnail_key, with its content type, so that browsers show it as an image.
+    version = {"VersionId": upload.version_id} if upload.version_id else {}
+    data = capped_body(s3.get_object(Bucket=upload.bucket, Key=upload.key, **version))
+    thumbnail, content_type = make_thumbnail(data, MAX_SIZE)
+    # Stretch goal: the thumbnail names its photo in its user metadata. Metadata travels in HTTP
+    # headers, which S3 takes as US-ASCII: the key is percent-encoded.
+    metadata = {SOURCE_KEY_METADATA: quote(upload.key, safe="/")}
+    # One PutObject of the complete thumbnail: readers see the old object or the new one, never half.
+    s3.put_object(Bucket=target, Key=upload.thumbnail_key, Body=thumbnail, ContentType=content_type,
+                  Metadata=metadata)
+    return data, thumbnail, content_type
+    # END SOLUTION
+
+
+def capped_body(response: dict) -> bytes:
+    """The body of a GetObject response, read whole; ObjectTooLarge when it is over
+    MAX_OBJECT_BYTES, known from the headers before reading, and the read itself is capped
+    (the object can change under us). The body is closed either way."""
     body = response["Body"]
     try:
         if response.get("ContentLength", 0) > MAX_OBJECT_BYTES:

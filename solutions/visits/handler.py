@@ -11,6 +11,7 @@ after this visit}.
 """
 
 import os
+from datetime import datetime, timezone
 
 import boto3
 
@@ -29,8 +30,10 @@ def lambda_handler(event, context):
     response = dynamodb.update_item(
         TableName=TABLE,
         Key={"page": {"S": page}},
-        UpdateExpression="ADD visits :one",
-        ExpressionAttributeValues={":one": {"N": "1"}},
+        # The stretch goal rides in the same request: SET the time of this visit beside the count.
+        UpdateExpression="ADD visits :one SET last_visit = :now",
+        ExpressionAttributeValues={":one": {"N": "1"},
+                                   ":now": {"S": datetime.now(timezone.utc).isoformat(timespec="seconds")}},
         ReturnValues="UPDATED_NEW",
     )
     visits = int(response["Attributes"]["visits"]["N"])

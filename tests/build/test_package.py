@@ -132,3 +132,19 @@ def test_a_built_zip_runs_through_create_function_from_plain_boto3(offline, tuto
                                 Handler=handler, Code={"ZipFile": zipped}, Timeout=10)
         assert json.loads(lam.invoke(FunctionName="tutorial")["Payload"].read()) == [3, 2]
         assert json.loads(lam.invoke(FunctionName="probe")["Payload"].read()) == [True, True, False]
+
+
+def test_local_cloud_deploy_runs_the_built_package_and_not_the_bare_code(offline, tutorial):
+    from lambdalab.cloud.local_cloud import LocalCloud
+
+    built = build(tutorial).package_dir
+    with LocalCloud(cpu_limit=False) as cloud:
+        lam = cloud.client("lambda")
+        cloud.deploy("bare", tutorial, "lambda_function.lambda_handler", timeout=10)
+        bare = lam.invoke(FunctionName="bare")
+        assert bare.get("FunctionError") == "Unhandled"
+        error = json.loads(bare["Payload"].read())
+        assert error["errorType"] == "Runtime.ImportModuleError"
+        assert error["errorMessage"] == "Unable to import module 'lambda_function': No module named 'PIL'"
+        cloud.deploy("built", built, "lambda_function.lambda_handler", timeout=10)
+        assert json.loads(lam.invoke(FunctionName="built")["Payload"].read()) == [3, 2]

@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 
 from lambdalab.cloud.local_cloud import LocalCloud
+from lambdalab.runtime.imports import python_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +116,8 @@ def test_function_created_with_plain_boto3_runs_in_the_runtime(cloud, code):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     lam = _plain_client(cloud, "lambda")
-    lam.create_function(FunctionName="hello", Runtime="python3.12", Role=role, Handler="handler.lambda_handler",
+    # The local Python's runtime: a different one would add INIT's "declares runtime" line before START.
+    lam.create_function(FunctionName="hello", Runtime=python_tag(), Role=role, Handler="handler.lambda_handler",
                         Code={"ZipFile": _zip_bytes(code(HELLO))}, MemorySize=256, Timeout=5,
                         Environment={"Variables": {"STAGE": "test"}})
     assert cloud.runtime.get("hello").memory_mb == 256

@@ -23,7 +23,8 @@ def zipped(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-GOOD = zipped({"handler.py": b"def lambda_handler(event, context):\n    return 'ok'\n"})
+GOOD_SOURCE = b"def lambda_handler(event, context):\n    return 'ok'\n"
+GOOD = zipped({"handler.py": GOOD_SOURCE})
 BAD = {
     "empty zip": (zipped({}), "non-empty zip"),
     "no bytes at all": (b"", ""),
@@ -62,3 +63,31 @@ def test_a_bad_code_update_keeps_the_working_code(fresh) -> None:
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="non-empty zip"):
         lam.update_function_code(FunctionName="pkg", ZipFile=zipped({}))
     assert lam.invoke(FunctionName="pkg")["Payload"].read() == b'"ok"'
+
+
+@pytest.mark.parametrize("operation", ["CreateFunction", "UpdateFunctionCode"])
+def test_a_direct_upload_over_50_mb_is_413_request_entity_too_large(fresh, operation: str) -> None:
+    """A .zip uploaded with the request is at most 50 MB ("Deployment package (.zip file archive)
+    size: 50 MB (zipped, when uploading through the Lambda API or SDKs)", Lambda quotas,
+    https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); Lambda answers 413
+    `RequestEntityTooLargeException` (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html)."""
+    import os
+    big = zipped({"handler.py": GOOD_SOURCE, "blob.bin": os.urandom(51 * 1024 * 1024)})  # incompressible
+    assert len(big) > 50 * 1024 * 1024
+    lam = fresh.client("lambda")
+    with pytest.raises(ClientError) as raised:
+        if operation == "CreateFunction":
+            lam.create_function(FunctionName="pkg", Runtime="python3.12", Role=fresh.default_role(),
+                                Handler="handler.lambda_handler", Code={"ZipFile": big})
+        else:
+            lam.create_function(FunctionName="pkg", Runtime="python3.12", Role=fresh.default_role(),
+                                Handler="handler.lambda_handler", Code={"ZipFile": GOOD})
+            lam.update_function_code(FunctionName="pkg", ZipFile=big)
+    error = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert f"for the {operation} operation" in error["Error"]["Message"]
+    if operation == "CreateFunction":
+        assert "pkg" not in fresh.runtime.functions()
+    else:
+        assert lam.invoke(FunctionName="pkg")["Payload"].read() == b'"ok"'

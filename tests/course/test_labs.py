@@ -680,3 +680,55 @@ def test_load_module_runs_a_same_length_edit_saved_within_the_same_second(tmp_pa
     path.write_text("VALUE = 2\n")
     os.utime(path, ns=(stamp, stamp))
     assert labs.load_module(path).VALUE == 2
+
+
+# --- stretch goals: checks of their own, run apart ----------------------------------------------
+
+STRETCH_CHECK = '''
+
+@pytest.mark.stretch
+def test_greets_twice(greet):
+    """Greets twice.
+
+    Hint: call greet twice.
+    """
+    assert greet.greet("Ada") + " " + greet.greet("Ada") == "Hi, Ada Hi, Ada"
+'''
+
+
+def test_a_stretch_goal_is_left_out_of_the_checks_and_run_on_its_own(greet_repo, monkeypatch, capsys):
+    checks_file = greet_repo / "tests/labs/test_greet.py"
+    checks_file.write_text(checks_file.read_text() + STRETCH_CHECK)
+    report = checks.check("greet", track="solutions", root=greet_repo)
+    assert [r.name for r in report.results] == ["test_greets", "test_shouts", "test_track"]
+    assert report.passed and report.has_stretch
+    assert report.advice == "All checks pass. Well done! Optional: the stretch goal, with check('greet', stretch=True)."
+    stretch = checks.check("greet", track="solutions", stretch=True, root=greet_repo)
+    assert [(r.name, r.passed) for r in stretch.results] == [("test_greets_twice", True)]
+    assert stretch.summary == "Lab 'greet' (solutions track), stretch goal: 1 of 1 checks pass"
+    untouched = checks.check("greet", track="labs", stretch=True, root=greet_repo)
+    assert [(r.name, r.passed) for r in untouched.results] == [("test_greets_twice", False)]
+    assert untouched.advice == "Fix the first ❌ FAIL, then run check('greet', stretch=True) again."
+    monkeypatch.setenv("LAMBDALAB_ROOT", str(greet_repo))
+    assert run_cli(check_cli.register, ["check", "greet", "--track", "labs", "--stretch"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == \
+        "Fix the first ❌ FAIL, then run lambdalab check greet --track labs --stretch again."
+
+
+def test_a_lab_without_a_stretch_goal_says_so(greet_repo):
+    with pytest.raises(checks.UnknownLabError, match="lab 'greet' has no stretch goal"):
+        checks.check("greet", track="solutions", stretch=True, root=greet_repo)
+    assert not checks.check("greet", track="solutions", root=greet_repo).has_stretch
+
+
+STRETCH_LABS = [lab for lab in REAL_LABS if checks.has_stretch_goal(ROOT / "tests" / "labs" / f"test_{lab}.py")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", STRETCH_LABS)
+def test_stretch_goals_pass_on_solutions_and_fail_on_untouched_labs(lab):
+    solved = checks.check(lab, track="solutions", stretch=True, root=ROOT)
+    assert solved.results and solved.passed, f"{solved}\n\n{solved.output}"
+    untouched = checks.check(lab, track="labs", stretch=True, root=ROOT)
+    assert untouched.results and not any(r.passed for r in untouched.results), str(untouched)
+    assert all(r.title.startswith("Stretch goal: ") and r.hint for r in untouched.results), str(untouched)

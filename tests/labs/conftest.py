@@ -11,11 +11,17 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lambdalab.course.checks import fail_invocation, resolve_track
+from lambdalab.course.checks import STRETCH_MARK, fail_invocation, resolve_track
 from lambdalab.course.labs import find_root
 from lambdalab.course.paths import package
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Here rather than in pyproject.toml: check() runs these checks in scratch courses too.
+    config.addinivalue_line("markers", f"{STRETCH_MARK}: a check of the lab's optional stretch goal "
+                                       "(run by check(lab, stretch=True), left out of check(lab))")
 
 
 @pytest.fixture(scope="session")

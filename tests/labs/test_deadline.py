@@ -98,3 +98,19 @@ def test_processes_everything_when_there_is_time(deadline, invoke):
     assert remaining == [] and inv.result.get("complete") is True, "nothing should be left and complete should be True"
     processed, remaining = outcome(invoke("deadline", {"items": []}))
     assert processed == [] and remaining == [], "an empty batch should return empty lists"
+
+
+@pytest.mark.stretch
+def test_stretch_says_how_much_time_was_left(deadline, invoke):
+    """Stretch goal: a run that stops early says how much time it had left, as "left_ms".
+
+    Hint: return the milliseconds that context.get_remaining_time_in_millis() gave when you decided
+    to stop, beside "processed" and "remaining": real runs then show whether SAFETY_MS is too large.
+    """
+    inv = invoke("deadline", {"items": batch(30, 100, "left")})
+    result = inv.result if isinstance(inv.result, dict) else {}
+    assert result.get("complete") is False, f"a 3-second batch cannot finish in 1 second; the result was {result!r}"
+    left = result.get("left_ms")
+    assert isinstance(left, int) and not isinstance(left, bool), \
+        f'the result of a run that stopped early should have an integer "left_ms", got {left!r}'
+    assert 0 < left < TIMEOUT_S * 1000, f'"left_ms" should be the time left when it stopped (under 1 s), got {left}'

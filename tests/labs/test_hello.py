@@ -77,3 +77,14 @@ def test_logs_the_greeting(hello, invoke):
     handler_lines = [line for line in inv.log_lines if not line.startswith(("START ", "END ", "REPORT "))]
     assert len(handler_lines) == 1 and "Hello, Ada!" in handler_lines[0], \
         f"the log should hold one line with the greeting, got {handler_lines}"
+
+
+@pytest.mark.stretch
+def test_stretch_trims_the_name_and_greets_world_for_a_blank_one(hello, invoke):
+    """Stretch goal: trims spaces around the name, and greets "world" for an empty or blank name.
+
+    Hint: str.strip() removes the spaces; an empty string is false, so `... or "world"` picks the default.
+    """
+    for name, expected in (("  Ada ", "Hello, Ada!"), ("", "Hello, world!"), ("   ", "Hello, world!")):
+        got = field(invoke("hello", {"name": name}), "greeting")
+        assert got == expected, f"for {{'name': {name!r}}} the greeting should be {expected!r}, not {got!r}"

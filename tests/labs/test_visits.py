@@ -9,6 +9,7 @@ Run them with `check("visits")` in a notebook or `lambdalab check visits` in a s
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import pytest
@@ -112,3 +113,26 @@ def test_the_count_survives_new_environments(cloud, lab_dir):
     assert inv.cold, "after a redeploy the first request should run in a new environment"
     assert returned(inv) == 5 and stored(cloud, "/survivor") == 5, \
         f"4 visits before the redeploy and 1 after: expected 5, the handler returned {returned(inv)!r}"
+
+
+@pytest.mark.stretch
+def test_stretch_the_item_remembers_the_last_visit(cloud):
+    """Stretch goal: the page's item also holds the time of its last visit, "last_visit" (ISO 8601, UTC).
+
+    Hint: one UpdateItem can do both: "ADD visits :one SET last_visit = :now", with :now the time
+    as a string such as datetime.now(timezone.utc).isoformat(). Two requests would not be atomic.
+    """
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    burst(cloud, [{"page": "/stretch"}])
+    item = cloud.client("dynamodb").get_item(TableName=TABLE, Key={"page": {"S": "/stretch"}},
+                                             ConsistentRead=True).get("Item") or {}
+    text = item.get("last_visit", {}).get("S")
+    assert text, f'the item for "/stretch" should have a string attribute last_visit, got {item}'
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pytest.fail(f"last_visit should be an ISO 8601 time such as 2026-01-31T12:00:00+00:00, got {text!r}",
+                    pytrace=False)
+    assert when.tzinfo is not None, f"last_visit should say its time zone (UTC), got {text!r}"
+    assert before - timedelta(seconds=1) <= when <= datetime.now(timezone.utc) + timedelta(seconds=1), \
+        f"last_visit {text!r} is not the time of the visit just made ({before.isoformat()})"

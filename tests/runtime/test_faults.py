@@ -92,3 +92,33 @@ def test_an_init_past_the_function_timeout_still_fails(rt, tmp_path, monkeypatch
     (tmp_path / "slow.py").write_text(SLOW_INIT)
     rt.deploy(FunctionConfig(name="slow", code_dir=tmp_path, handler="slow.handler", timeout_s=1))
     assert rt.invoke("slow").error_type == "Runtime.InitTimeout"
+
+
+CLOSES_STDOUT = textwrap.dedent('''
+    import logging, os, sys
+
+    def handler(event, context):
+        if event.get("close") == "object":
+            sys.stdout.close()
+        elif event.get("close") == "descriptor":
+            os.close(1)
+        logging.getLogger().warning("still logging")
+        return "closed"
+''')
+
+
+@pytest.mark.parametrize("how", ["object", "descriptor"])
+def test_a_handler_that_closes_its_stdout_does_not_kill_the_runtime(rt, tmp_path, how: str) -> None:
+    """On Lambda the runtime client writes its own records as frames on `_LAMBDA_TELEMETRY_LOG_FD`,
+    not on stdout (awslambdaric's `create_log_sink`, FramedTelemetryLogSink,
+    https://github.com/aws/aws-lambda-python-runtime-interface-client/blob/main/awslambdaric/bootstrap.py):
+    a handler that closes stdout breaks its own prints, never the next invocation (was: exit status 120)."""
+    (tmp_path / "closer.py").write_text(CLOSES_STDOUT)
+    rt.deploy(FunctionConfig(name="closer", code_dir=tmp_path, handler="closer.handler", timeout_s=10))
+    first = rt.invoke("closer", {"close": how})
+    assert first.result == "closed"
+    second = rt.invoke("closer", {})
+    assert second.error_type != "Runtime.ExitError", second.error
+    assert (second.error, second.result) == (None, "closed")
+    assert second.environment_id == first.environment_id  # the same worker, still serving
+    assert any("still logging" in line for line in second.log_lines)

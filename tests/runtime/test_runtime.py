@@ -572,6 +572,17 @@ def test_snap_start_forks_environments_from_one_initialised_template(rt):
     assert invs[0].billed_ms == math.ceil(invs[0].duration_ms)
 
 
+def test_a_restored_environment_names_the_code_its_template_imported(rt, tmp_path):
+    """LAMBDA_TASK_ROOT is where the handler module came from (not a copy made for each restore)."""
+    (tmp_path / "where.py").write_text("import os\n\ndef handler(event, context):\n"
+                                       "    return [os.environ['LAMBDA_TASK_ROOT'], os.path.dirname(__file__)]\n")
+    rt.deploy(FunctionConfig(name="where", code_dir=tmp_path, handler="where.handler", snap_start=True))
+    inv = rt.invoke("where", {})
+    assert inv.restore_ms is not None
+    task_root, module_dir = inv.result
+    assert task_root == module_dir
+
+
 def test_on_demand_environments_each_run_init(rt):
     rt.deploy(fn("nosnap", "snap.handler"))
     first = rt.invoke("nosnap", {})

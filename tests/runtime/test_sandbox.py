@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -173,6 +174,16 @@ def test_task_root_is_read_only_var_task(rt: LocalRuntime, code: Path) -> None:
     assert not (code / "written.txt").exists()
 
 
+def test_the_sandbox_can_be_switched_off_to_measure_what_it_costs(code: Path) -> None:
+    """`LocalRuntime(sandbox=False)`: the host fallback (the code a copy, not /var/task), said in the log."""
+    with LocalRuntime(cpu_limit=False, sandbox=False) as bare:
+        inv = bare.invoke(deploy(bare, code), {"action": "task_root"})
+    root = inv.result[0]
+    assert root != "/var/task" and Path(root).name == "task"
+    assert any("no Lambda sandbox on this machine (switched off: LocalRuntime(sandbox=False))" in line
+               for line in inv.log_lines)
+
+
 def test_handler_runs_as_an_unprivileged_user(rt: LocalRuntime, code: Path) -> None:
     """Lambda runs functions as sbx_user1051 (uid 993), whoever started the runtime.
 
@@ -245,3 +256,31 @@ def test_the_user_has_lambdas_name(rt: LocalRuntime, code: Path) -> None:
     https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
     """
     assert rt.invoke(deploy(rt, code), {"action": "whoami"}).result == ["sbx_user1051"] * 3
+
+
+def test_init_duration_leaves_out_the_sandboxs_own_setup(rt: LocalRuntime, code: Path) -> None:
+    """Lambda's Init Duration is the INIT phase (extension, runtime and function init), not the
+    creation of the execution environment's microVM, which the launcher's namespaces and mounts
+    stand for: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    The launcher reports its own time, and the REPORT line's Init Duration leaves it out."""
+    name = deploy(rt, code)
+    started = time.perf_counter()
+    inv = rt.invoke(name, {"action": "who", "variable": "HOME"})
+    wall_ms = (time.perf_counter() - started) * 1000
+    assert inv.ok and inv.cold and inv.init_ms is not None
+    setup_ms = rt.environments(name)[0].sandbox.setup_ms
+    assert setup_ms > 0  # the launcher ran and said how long it took
+    assert inv.init_ms + setup_ms <= wall_ms  # both inside the cold call, neither counted twice
+    assert f"Init Duration: {inv.init_ms:.2f} ms" in inv.log_lines[-1]
+
+
+def test_the_launchers_spec_round_trips_and_refuses_a_line_break(tmp_path: Path) -> None:
+    from lambdalab.runtime.sandbox import _spec
+    from lambdalab.runtime.sandbox.launcher import parse_spec
+
+    spec = parse_spec(_spec(tmp_path, None, 1024, {"PYTHONPATH": "/somewhere/site"}, [5, 6], 7))
+    assert spec["task"] == str(tmp_path) and spec["opt"] is None and spec["tmp_mb"] == 1024
+    assert spec["join"] == [5, 6] and spec["pid_fd"] == 7 and spec["uid"] == SANDBOX_UID
+    assert "/somewhere/site" in spec["binds"] and "/usr" in spec["binds"]
+    with pytest.raises(ValueError, match="line break"):
+        _spec(tmp_path / "a\nb", None, 512, {}, None, None)

@@ -4,7 +4,9 @@ Every change to a function (create, code, configuration, concurrency, event invo
 delete) is mirrored into the `LambdaService`'s runtime; Invoke, InvokeAsync and moto's internal
 invocations (Kinesis, CloudWatch Logs subscriptions) are served by it, and its `LambdaApiError`s
 become moto's JSON errors. moto accepts `DeadLetterConfig` but never shows it; the patched
-configuration does. A new event source mapping is taken out of moto's synchronous push path so
+configuration does. A function's `Layers` (published with PublishLayerVersion) are checked against
+Lambda's limits (five; code and layers unzipped within the quota) before moto stores anything, and
+its `Runtime` must be Python's. A new event source mapping is taken out of moto's synchronous push path so
 that `lambdalab.cloud.pollers` serves it as Lambda's pollers do.
 """
 
@@ -17,7 +19,7 @@ from urllib.parse import unquote
 
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
 from lambdalab.cloud.moto import Patches, dynamodb, sqs
-from lambdalab.cloud.packages import check_code_spec, check_package
+from lambdalab.cloud.packages import check_code_spec, check_layer_count, check_layers, check_package, zip_of
 from lambdalab.cloud.request_context import current_trace
 
 if TYPE_CHECKING:
@@ -58,20 +60,29 @@ def install(patches: Patches, service: LambdaService) -> None:
         except LambdaApiError as e:
             raise _as_moto_error(e) from None
 
+    def check_runtime(runtime: str | None, package_type: str = "Zip") -> None:
+        if package_type != "Zip" or not (runtime or "").startswith("python3"):
+            raise _moto_error("InvalidParameterValueException",
+                              f"The local cloud runs Python zip functions only (Runtime python3.x, "
+                              f"PackageType Zip); got Runtime={runtime!r}")
+
+    def layer_zips(backend: Any, arns: list[str]) -> list[bytes]:
+        """The archives of the layer versions named; an unknown one is left for moto to refuse."""
+        found = [backend.layers_versions_by_arn(arn) for arn in arns]
+        return [layer.code_bytes for layer in found if layer is not None]
+
     # -- function lifecycle: mirror every change into the runtime --
     def create_function(original: Callable) -> Callable:
         def create(self: Any, spec: dict[str, Any]) -> Any:
-            runtime = spec.get("Runtime")
-            if spec.get("PackageType", "Zip") != "Zip" or not (runtime or "").startswith("python3"):
-                raise _moto_error("InvalidParameterValueException",
-                                  f"The local cloud runs Python zip functions only (Runtime python3.x, "
-                                  f"PackageType Zip); got Runtime={runtime!r}")
+            check_runtime(spec.get("Runtime"), spec.get("PackageType", "Zip"))
             wrap_errors(lambda: check_code_spec(spec.get("Code") or {}))  # before anything exists
+            wrap_errors(lambda: check_layer_count(spec.get("Layers") or []))
             fn = original(self, spec)
             latest = self.get_function(spec["FunctionName"])
             latest.lambdalab_dead_letter_arn = (spec.get("DeadLetterConfig") or {}).get("TargetArn")
             try:
                 check_package(latest.code_bytes)  # code from S3 is known only now
+                check_layers(latest.code_bytes, layer_zips(self, [layer["Arn"] for layer in latest.layers]))
                 service.function_created(latest)
             except LambdaApiError as e:
                 self._lambdas.del_function(spec["FunctionName"])
@@ -88,12 +99,22 @@ def install(patches: Patches, service: LambdaService) -> None:
 
     def update_function_code(original: Callable) -> Callable:
         def call(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
-            wrap_errors(lambda: check_code_spec(body))
+            wrap_errors(lambda: check_code_spec(body, "UpdateFunctionCode"))
+            code = zip_of(body)
+            if code is not None:  # the new code beside the function's layers
+                layers = [layer["Arn"] for layer in self.get_function(function_name).layers]
+                wrap_errors(lambda: check_layers(code, layer_zips(self, layers)))
             return changed_after(original)(self, function_name, qualifier, body)
         return call
 
     def update_function_configuration(original: Callable) -> Callable:
         def call(self: Any, function_name: str, qualifier: Any, body: dict[str, Any]) -> Any:
+            if "Runtime" in body:
+                check_runtime(body["Runtime"])
+            if "Layers" in body:  # checked before moto changes anything
+                wrap_errors(lambda: check_layer_count(body["Layers"] or []))
+                code = self.get_function(function_name).code_bytes
+                wrap_errors(lambda: check_layers(code, layer_zips(self, body["Layers"] or [])))
             result = original(self, function_name, qualifier, body)
             fn = self.get_function(function_name)
             if "DeadLetterConfig" in body:
@@ -148,6 +169,20 @@ def install(patches: Patches, service: LambdaService) -> None:
     patches.replace(LambdaBackend, "put_function_event_invoke_config", put_event_invoke_config)
     patches.replace(LambdaBackend, "delete_function_event_invoke_config", changed_after)
     patches.replace(LambdaBackend, "delete_function", delete_function)
+
+    def publish_layer_version(original: Callable) -> Callable:
+        def call(self: Any, spec: dict[str, Any]) -> Any:
+            wrap_errors(lambda: check_code_spec(spec.get("Content") or {}, "PublishLayerVersion"))  # the checks of a function's zip
+            layer = original(self, spec)
+            try:
+                check_package(layer.code_bytes)  # content from S3 is known only now
+            except LambdaApiError as e:
+                self.delete_layer_version(layer.name, str(layer.version))
+                raise _as_moto_error(e) from None
+            return layer
+        return call
+
+    patches.replace(LambdaBackend, "publish_layer_version", publish_layer_version)
 
     def invoke_async_api(original: Callable) -> Callable:
         # The deprecated InvokeAsync API: an Event invocation answered with {"Status": 202}.

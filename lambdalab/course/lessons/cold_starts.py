@@ -232,6 +232,37 @@ def module_level_code(path: str | os.PathLike) -> list[str]:
     return [ast.get_source_segment(source, node) or "" for node in body if not isinstance(node, skip)]
 
 
+@dataclass(frozen=True)
+class PackageSize:
+    """What a deployment package holds unzipped: Lambda's 250 MB quota counts these bytes."""
+
+    files: int
+    bytes: int
+
+    @property
+    def mb(self) -> float:
+        return self.bytes / 1e6
+
+
+def package_size(path: str | os.PathLike) -> PackageSize:
+    """The files and bytes of a package directory (symbolic links not followed)."""
+    from pathlib import Path
+
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"package_size: {str(root)!r} is not a directory")
+    sizes = [p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    return PackageSize(files=len(sizes), bytes=sum(sizes))
+
+
+def sandbox_unavailable() -> str | None:
+    """Why this machine cannot build Lambda's sandbox (namespaces), or None when it can."""
+    from lambdalab.runtime.sandbox import probe
+
+    support = probe()
+    return None if support.ok else support.reason
+
+
 # -- statistics and tables ---------------------------------------------------------------------
 
 _FIELDS = ("init_ms", "restore_ms", "start_ms", "duration_ms", "caller_ms")

@@ -15,19 +15,18 @@ why, once, in the function's log and in `lambdalab doctor`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import site
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lambdalab._util.owned import owned_tempdir, remove_tree
 from lambdalab.runtime.config import FunctionConfig
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -59,6 +58,7 @@ class Sandbox(Protocol):
     layers_root: str | None  # the merged layers as the worker names them (/opt); None: not mounted
     host_cwd: str  # the directory the worker is spawned in
     note: str  # what this sandbox cannot do, for the function's log; "" if nothing
+    setup_ms: float  # the sandbox's own time in the last start, which Init Duration leaves out
 
     def command(self, argv: list[str], environ: dict[str, str]) -> tuple[list[str], list[int]]: ...
     def started(self, pid: int) -> int: ...
@@ -94,7 +94,7 @@ def probe() -> Support:
     if not sys.platform.startswith("linux"):
         return Support(False, f"namespaces are Linux's; this is {sys.platform}")
     import uuid
-    here = Path(tempfile.mkdtemp(prefix="lambdalab-sandbox-probe-"))
+    here = owned_tempdir("lambdalab-sandbox-probe-")
     module = f"_lambdalab_probe_{uuid.uuid4().hex[:8]}"
     try:
         (here / f"{module}.py").write_text("import os\nopen('/tmp/probe', 'w').close()\nprint(os.getuid())\n")
@@ -115,9 +115,15 @@ def probe() -> Support:
 
 def _spec(task: Path, opt: Path | None, tmp_mb: int, environ: dict[str, str], join: list[int] | None,
           pid_fd: int | None) -> str:
-    return json.dumps({"tmp_mb": tmp_mb, "task": str(task), "opt": str(opt) if opt else None,
-                       "binds": _binds(environ), "join": join, "pid_fd": pid_fd,
-                       "uid": SANDBOX_UID, "gid": SANDBOX_GID})
+    """The launcher's SPEC: a line per field (see launcher.py; it imports no parser)."""
+    fields = [("tmp_mb", str(tmp_mb)), ("task", str(task)), ("opt", str(opt) if opt else ""),
+              *(("bind", path) for path in _binds(environ)),
+              ("join", ",".join(map(str, join or []))), ("pid_fd", "" if pid_fd is None else str(pid_fd)),
+              ("uid", str(SANDBOX_UID)), ("gid", str(SANDBOX_GID))]
+    for name, value in fields:
+        if "\n" in value:
+            raise ValueError(f"the sandbox cannot show a path with a line break in its name: {value!r} ({name})")
+    return "\n".join(f"{name}={value}" for name, value in fields)
 
 
 class NamespaceSandbox:
@@ -126,6 +132,7 @@ class NamespaceSandbox:
     tmp_path = "/tmp"
     task_root = TASK_ROOT
     note = ""
+    setup_ms = 0.0  # the launcher's own time at the last start, outside Init Duration (see launcher.py)
 
     def __init__(self, config: FunctionConfig, layers: Path | None = None):
         self._config = config
@@ -149,20 +156,25 @@ class NamespaceSandbox:
         return [*prefix, *python, str(LAUNCHER), spec, flag, *rest], fds
 
     def started(self, pid: int) -> int:
-        """The pid of the worker proper (forked inside the PID namespace), once `pid` is running."""
+        """The pid of the worker proper (forked inside the PID namespace), once `pid` is running.
+
+        Returns when the launcher hands over to the runtime client (or dies); its own time is
+        then in `setup_ms`."""
         read_fd, write_fd = self._pid_pipe
         os.close(write_fd)
         try:
             data = b""
-            while chunk := os.read(read_fd, 32):
+            while chunk := os.read(read_fd, 64):
                 data += chunk
         finally:
             os.close(read_fd)
-        if not self._namespaces and data:
+        report = {line[:1]: int(line[1:]) for line in data.decode().split()}
+        self.setup_ms = report.get("s", 0) / 1e6
+        if not self._namespaces and "p" in report:
             # The namespaces (and the /tmp tmpfs in them) now outlive this worker: a restart joins them.
             self._namespaces = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
                                 for kind in ("user", "mnt")]
-        return int(data) if data else pid
+        return report.get("p", pid)
 
     def close(self) -> None:
         """Let the namespaces go: with the last worker dead, the kernel frees the private /tmp.
@@ -177,18 +189,22 @@ class NamespaceSandbox:
 class HostSandbox:
     """No namespaces: a private temporary directory and a read-only copy of the code, said so in the log."""
 
-    def __init__(self, config: FunctionConfig, support: Support):
-        self._dir = Path(tempfile.mkdtemp(prefix=f"lambdalab-{config.name}-"))
+    def __init__(self, config: FunctionConfig, support: Support, copy_code: bool = True):
+        self._dir = owned_tempdir(f"lambdalab-{config.name}-")  # swept by a later start should this process be killed
         self.tmp_path = str(self._dir / "tmp")
         os.mkdir(self.tmp_path)
-        task = self._dir / "task"
-        shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
-        for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
-            mode = path.stat().st_mode
-            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-        self.task_root = self.host_cwd = str(task)
+        if not copy_code:  # a restore: the forked worker has the template's code (and path) already
+            self.task_root = self.host_cwd = str(config.code_dir)
+        else:
+            task = self._dir / "task"
+            shutil.copytree(config.code_dir, task, ignore=shutil.ignore_patterns("__pycache__"))
+            for path in (task, *task.rglob("*")):  # read-only, as far as permissions go (root ignores them)
+                mode = path.stat().st_mode
+                path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            self.task_root = self.host_cwd = str(task)
         self.layers_root = None
         self.note = support.note
+        self.setup_ms = 0.0  # the copy above is made before the worker starts, outside INIT
 
     def command(self, argv: list[str], environ: dict[str, str]) -> tuple[list[str], list[int]]:
         return argv, []
@@ -197,15 +213,13 @@ class HostSandbox:
         return pid
 
     def close(self) -> None:
-        for path in (self._dir, *self._dir.rglob("*")):  # the copy is read-only: rmtree needs write access
-            if path.is_dir() and not path.is_symlink():
-                path.chmod(0o700)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        remove_tree(self._dir)  # the copy is read-only: rmtree needs write access
 
 
-def for_environment(config: FunctionConfig, layers: Path | None = None) -> Sandbox:
-    """The sandbox one execution environment runs in: namespaces where the kernel allows them."""
-    support = probe()
+def for_environment(config: FunctionConfig, layers: Path | None = None, enabled: bool = True) -> Sandbox:
+    """The sandbox one execution environment runs in: namespaces where the kernel allows them and
+    `enabled` (switched off, to measure what the sandbox costs, the host fallback is used)."""
+    support = probe() if enabled else Support(False, "switched off: LocalRuntime(sandbox=False)")
     if support.ok:
         return NamespaceSandbox(config, layers)
     return HostSandbox(config, support)

@@ -1,8 +1,9 @@
 """Runs inside a new worker process, before the runtime interface client: builds Lambda's sandbox.
 
 Run as ``python launcher.py SPEC -m MODULE ARGS...``. It never imports ``lambdalab`` (the
-sandbox hides the learner's source tree) and only what the runtime client imports anyway, so
-the sandbox costs a few system calls rather than a second interpreter. SPEC is JSON:
+sandbox hides the learner's source tree) and little else (ctypes, not even json), so the
+sandbox costs a few system calls rather than a second interpreter. SPEC is one line per field,
+``name=value`` (``bind=`` repeated, lists comma-separated), so that no parser is imported:
 
 ``tmp_mb``   the size of the environment's private ``/tmp`` (a tmpfs: writing past it is ENOSPC);
 ``task``     the code package, bound read-only at ``/var/task``;
@@ -11,7 +12,9 @@ the sandbox costs a few system calls rather than a second interpreter. SPEC is J
 ``join``     null on the environment's first start; else the file descriptors of the user and
              mount namespaces of that start, held by the runtime, which a restarted worker joins
              so that ``/tmp`` survives the reset after a crash or timeout;
-``pid_fd``   a pipe on which the worker's host pid is written (the process the runtime watches), or null;
+``pid_fd``   a pipe on which the worker's host pid is written (``p<pid>``, the process the runtime
+             watches), then the launcher's own time (``s<nanoseconds>``, from its first line to
+             the runtime client's start), or null;
 ``uid``/``gid`` the unprivileged ids the handler runs as (Lambda's sbx_user1051: 993/990).
 
 The first start unshares a user and a mount namespace (mapping only the caller's own uid, as
@@ -23,19 +26,28 @@ namespace and forks twice: a small init (pid 1 there) and the worker (pid 2), wh
 exist for it), enters a nested user namespace that maps ``uid`` onto the outer root (so it
 holds no capability over the sandbox), and runs the client. The forking parent reports the
 worker's host pid, waits, and exits as the worker did.
+
+Lambda reports as Init Duration the INIT phase (runtime and function init), not the creation of
+the microVM that hosts it; the launcher's part (namespaces, mounts, forks) stands for the latter,
+so it reports its own time and the runtime leaves it out of Init Duration. For that the worker's
+path imports nothing the runtime client imports later (which would make the client's imports
+look cheaper): ``signal`` is imported only by the init and the waiting parent.
 """
 
-import ctypes
-import json
-import os
-import signal
-import sys
+import time
+
+_STARTED_NS = time.monotonic_ns()
+
+import ctypes  # noqa: E402  (after the clock: its import is part of the launcher's time)
+import os  # noqa: E402
+import sys  # noqa: E402
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+SIGKILL = 9
 DEVICES = ("null", "zero", "full", "random", "urandom")
 # pivot_root has no libc wrapper: its system call number, per architecture (x86_64's own table;
 # aarch64 and riscv64 share the generic one).
@@ -163,7 +175,9 @@ def _init() -> None:
     An init ignores signals it has no handler for, even SIGKILL sent from inside: a handler that
     kills itself must die, as on Lambda.
     """
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the waiting parent
+    import signal
+
+    _libc.prctl(PR_SET_PDEATHSIG, SIGKILL)  # dies with the waiting parent
     os.closerange(0, 65536)  # holds no pipe open: the runtime reads the log and the pid to their end
     signal.signal(signal.SIGCHLD, lambda *_: None)  # so that pause() returns for each orphan
     while True:
@@ -175,6 +189,8 @@ def _init() -> None:
 
 def _mirror_exit(pid: int) -> None:
     """Exit as the child did: the runtime reads a worker's death from this process."""
+    import signal
+
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -184,8 +200,24 @@ def _mirror_exit(pid: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
+def parse_spec(text: str) -> dict:
+    """SPEC's lines as the dict the functions here read (the inverse of the runtime's `_spec`)."""
+    spec: dict = {"binds": [], "opt": None, "join": None, "pid_fd": None}
+    for line in text.split("\n"):
+        name, _, value = line.partition("=")
+        if name == "bind":
+            spec["binds"].append(value)
+        elif name in ("tmp_mb", "pid_fd", "uid", "gid"):
+            spec[name] = int(value) if value else None
+        elif name == "join":
+            spec[name] = [int(fd) for fd in value.split(",")] if value else None
+        else:
+            spec[name] = value or None
+    return spec
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec = parse_spec(sys.argv[1])
     uid, gid = os.getuid(), os.getgid()
     if spec.get("join"):
         user_fd, mnt_fd = spec["join"]
@@ -202,12 +234,10 @@ def main() -> None:
     report = spec["pid_fd"]
     if pid:
         if report is not None:
-            os.write(report, str(pid).encode())
+            os.write(report, f"p{pid}\n".encode())
             os.close(report)
         _mirror_exit(pid)
-    if report is not None:
-        os.close(report)
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the waiting parent
+    _libc.prctl(PR_SET_PDEATHSIG, SIGKILL)  # dies with the waiting parent
     # /proc of the new PID namespace, over the host's (or a crashed worker's) one.
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _check(_libc.unshare(CLONE_NEWUSER), "unshare user")
@@ -218,6 +248,10 @@ def main() -> None:
     sys.path_importer_cache.clear()  # entries looked up before the pivot saw the host's directories
     del sys.argv[:3]  # [launcher, SPEC, -m]: the client sees its own argv, as under `python -m`
     import runpy
+
+    if report is not None:  # last: the runtime's clock for INIT resumes here
+        os.write(report, f"s{time.monotonic_ns() - _STARTED_NS}\n".encode())
+        os.close(report)
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 
 

@@ -160,6 +160,25 @@ def test_module_level_code_lists_what_init_runs(tmp_path):
 
 # -- statistics and plots --------------------------------------------------------------------
 
+def test_package_size_counts_files_and_bytes(tmp_path):
+    (tmp_path / "handler.py").write_bytes(b"x" * 100)
+    (tmp_path / "lib" / "deep").mkdir(parents=True)
+    (tmp_path / "lib" / "deep" / "data.bin").write_bytes(bytes(2_000_000))
+    size = cs.package_size(tmp_path)
+    assert (size.files, size.bytes) == (2, 2_000_100) and size.mb == pytest.approx(2.0001)
+    with pytest.raises(ValueError, match="is not a directory"):
+        cs.package_size(tmp_path / "handler.py")
+
+
+def test_sandbox_unavailable_agrees_with_the_runtime(tmp_path):
+    (tmp_path / "where.py").write_text("import os\n\ndef handler(event, context):\n"
+                                       "    return os.environ['LAMBDA_TASK_ROOT']\n")
+    with LocalRuntime(cpu_limit=False) as rt:
+        rt.deploy(FunctionConfig(name="where", code_dir=tmp_path, handler="where.handler"))
+        root = rt.invoke("where", {}).result
+    assert (root == "/var/task") == (cs.sandbox_unavailable() is None)
+
+
 def test_summary_rows():
     table = cs.summary({"a": [1.0, 2.0, 3.0], "b": [10.0]})
     assert [r[""] for r in table.rows] == ["a", "b"]
