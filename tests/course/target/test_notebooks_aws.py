@@ -1,4 +1,4 @@
-"""Lessons 01, 05 and 06 on the `aws` target: each notebook runs to the end against the
+"""Lessons 01, 04, 05 and 06 on the `aws` target: each notebook runs to the end against the
 `lambdalab cloud --iam` stand-in (IAM enforced, as AWS always does), and afterwards the stand-in
 holds nothing of the run: `target.close()` deleted it all. The local target runs the same
 notebooks under `make test` (nbval over notebooks/).
@@ -31,7 +31,8 @@ def run(notebook: Path) -> list[str]:
     return ["".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
-@pytest.mark.parametrize("name", ["01_triggers_and_events", "05_least_privilege", "06_recursive_loops"])
+@pytest.mark.parametrize("name", ["01_triggers_and_events", "04_thumbnail_service", "05_least_privilege",
+                                  "06_recursive_loops"])
 def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, name) -> None:
     texts = run(NOTEBOOKS / f"{name}.ipynb")
     shown = "\n".join(texts)
