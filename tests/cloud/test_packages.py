@@ -65,12 +65,13 @@ def test_a_bad_code_update_keeps_the_working_code(fresh) -> None:
     assert lam.invoke(FunctionName="pkg")["Payload"].read() == b'"ok"'
 
 
-@pytest.mark.parametrize("operation", ["CreateFunction", "UpdateFunctionCode"])
+@pytest.mark.parametrize("operation", ["CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"])
 def test_a_direct_upload_over_50_mb_is_413_request_entity_too_large(fresh, operation: str) -> None:
     """A .zip uploaded with the request is at most 50 MB ("Deployment package (.zip file archive)
     size: 50 MB (zipped, when uploading through the Lambda API or SDKs)", Lambda quotas,
     https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); Lambda answers 413
-    `RequestEntityTooLargeException` (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html)."""
+    `RequestEntityTooLargeException` (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html);
+    a layer's zip has the same limit (https://docs.aws.amazon.com/lambda/latest/api/API_PublishLayerVersion.html)."""
     import os
     big = zipped({"handler.py": GOOD_SOURCE, "blob.bin": os.urandom(51 * 1024 * 1024)})  # incompressible
     assert len(big) > 50 * 1024 * 1024
@@ -79,6 +80,8 @@ def test_a_direct_upload_over_50_mb_is_413_request_entity_too_large(fresh, opera
         if operation == "CreateFunction":
             lam.create_function(FunctionName="pkg", Runtime="python3.12", Role=fresh.default_role(),
                                 Handler="handler.lambda_handler", Code={"ZipFile": big})
+        elif operation == "PublishLayerVersion":
+            lam.publish_layer_version(LayerName="big", Content={"ZipFile": big})
         else:
             lam.create_function(FunctionName="pkg", Runtime="python3.12", Role=fresh.default_role(),
                                 Handler="handler.lambda_handler", Code={"ZipFile": GOOD})
@@ -89,5 +92,7 @@ def test_a_direct_upload_over_50_mb_is_413_request_entity_too_large(fresh, opera
     assert f"for the {operation} operation" in error["Error"]["Message"]
     if operation == "CreateFunction":
         assert "pkg" not in fresh.runtime.functions()
+    elif operation == "PublishLayerVersion":
+        assert lam.list_layers()["Layers"] == []
     else:
         assert lam.invoke(FunctionName="pkg")["Payload"].read() == b'"ok"'

@@ -172,7 +172,8 @@ def install(patches: Patches, service: LambdaService) -> None:
 
     def publish_layer_version(original: Callable) -> Callable:
         def call(self: Any, spec: dict[str, Any]) -> Any:
-            wrap_errors(lambda: check_code_spec(spec.get("Content") or {}, "PublishLayerVersion"))  # the checks of a function's zip
+            # the checks of a function's zip
+            wrap_errors(lambda: check_code_spec(spec.get("Content") or {}, "PublishLayerVersion"))
             layer = original(self, spec)
             try:
                 check_package(layer.code_bytes)  # content from S3 is known only now
