@@ -1,8 +1,9 @@
-"""Lesson 02's instruments (the handler and its context), through the Lambda API on either target.
+"""Lessons 02 and 03's instruments (the handler, its context, its environment), through the Lambda
+API on either target.
 
-`HandlerLesson(target)` makes the lesson's one role (it may write the run's own log groups and send
-to the run's failure queue, nothing else) and the queue that is the functions' on-failure
-destination; `deploy` creates a function under that role. Calls go through the Invoke API as any
+`LessonFunctions(target)` makes a lesson's one role (it may write the run's own log groups, plus
+what the lesson adds, e.g. its table) and `deploy`s functions under it; `HandlerLesson` adds
+lesson 02's queue, the functions' on-failure destination. Calls go through the Invoke API as any
 caller's would: `call` synchronously with the log tail (`LogType=Tail`), `send` asynchronously
 (`InvocationType=Event`). A failed event's record is the message Lambda sends to the on-failure
 destination; it names the event's request id, and its attempts are the REPORT lines with that id
@@ -14,7 +15,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,25 +60,29 @@ def call_rows(calls: Sequence[Call]) -> list[dict[str, Any]]:
     return rows
 
 
-class HandlerLesson:
-    """Lesson 02's functions on a target, under one role, with a queue for failure records."""
+class LessonFunctions:
+    """A lesson's functions on a target, under one role: it may write the run's own log groups,
+    and whatever `statements` add (a lesson's table or queue), nothing else."""
 
-    def __init__(self, target: CloudTarget, code_dir: Path):
+    def __init__(self, target: CloudTarget, code_dir: Path, statements: Sequence[dict[str, Any]] = ()):
         self.target = target
         self.code_dir = code_dir
-        sqs = target.client("sqs")
-        self.queue_url = sqs.create_queue(QueueName=target.name("failures"), tags=target.tags)["QueueUrl"]
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         own_logs = target.arn("logs", f"log-group:{reports.log_group(target.run.prefix)}*:*")
-        self.role = target.create_role("handlers-role", [
+        self.role = target.create_role("functions-role", [
             {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": own_logs},
-            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.queue_arn}])
+            *statements])
 
     def deploy(self, name: str, handler: str, code_dir: Path | None = None, *, memory: int = 128,
-               timeout: int = 3) -> dict[str, Any]:
+               timeout: int = 3, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         return self.target.create_function(name, code_dir or self.code_dir, handler, role=self.role,
-                                           memory=memory, timeout=timeout)
+                                           memory=memory, timeout=timeout, env=env)
+
+    def update(self, name: str, **configuration: Any) -> None:
+        """UpdateFunctionConfiguration, then wait until it is done (Lambda retires the old environments)."""
+        lam = self.target.client("lambda")
+        lam.update_function_configuration(FunctionName=self.target.name(name), **configuration)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=self.target.name(name),
+                                                    WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
     def call(self, name: str, event: Any) -> Call:
         answer = self.target.client("lambda").invoke(FunctionName=self.target.name(name), LogType="Tail",
@@ -85,11 +91,39 @@ class HandlerLesson:
         return Call(name, answer["StatusCode"], answer.get("FunctionError"), answer["Payload"].read(),
                     tuple(tail.splitlines()))
 
+    def burst(self, name: str, events: Sequence[Any]) -> list[Call]:
+        """Send every event at the same moment (one thread each); the calls come back in order."""
+        with ThreadPoolExecutor(len(events)) as pool:
+            return list(pool.map(lambda event: self.call(name, event), events))
+
+    def environments(self, name: str, calls: Sequence[Call]) -> list[str]:
+        """The execution environment (log stream) each call ran in, read from CloudWatch Logs once
+        the function's log group holds every REPORT line so far."""
+        records = self.target.settle(name, len(self.target.records(name)))
+        stream = {r.report.request_id: r.log_stream for r in records}
+        wanted = {c.report.request_id for c in calls}
+        if not wanted <= stream.keys():  # a REPORT line still on its way to CloudWatch Logs
+            records = self.target.settle(name, len(records) + len(wanted - stream.keys()))
+            stream = {r.report.request_id: r.log_stream for r in records}
+        return [stream[c.report.request_id] for c in calls]
+
     def send(self, name: str, event: Any) -> int:
         """Queue an asynchronous event; returns the status code (202: accepted)."""
         answer = self.target.client("lambda").invoke(FunctionName=self.target.name(name), InvocationType="Event",
                                                      Payload=json.dumps(event).encode())
         return answer["StatusCode"]
+
+
+class HandlerLesson(LessonFunctions):
+    """Lesson 02's functions, with a queue for failure records the role may send to."""
+
+    def __init__(self, target: CloudTarget, code_dir: Path):
+        sqs = target.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName=target.name("failures"), tags=target.tags)["QueueUrl"]
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        super().__init__(target, code_dir, [{"Effect": "Allow", "Action": "sqs:SendMessage",
+                                             "Resource": self.queue_arn}])
 
     def on_failure_to_queue(self, name: str, retries: int) -> None:
         """Failed events of `name`: `retries` more attempts, then a record to the lesson's queue."""
