@@ -30,7 +30,13 @@ def cmd_thumbnail(args: argparse.Namespace) -> int:
         target = AwsTarget(deploy.CREATES)
     except LambdaLabError as e:
         return _fail("thumbnail", e)
-    app = deploy.deploy_thumbnail(target, memory=args.memory, show=lambda line: print("  " + line, flush=True))
+    try:
+        app = deploy.deploy_thumbnail(target, memory=args.memory, show=lambda line: print("  " + line, flush=True))
+    except Exception:
+        # What was created before the failure carries the run's prefix: say how to remove it.
+        print(f"deploy failed; remove what it created with: lambdalab deploy teardown --run {target.run.run_id}",
+              file=sys.stderr)
+        raise
     print(f"deployed: {app.describe()}")
     print(f"try:      aws s3 cp photo.jpg s3://{app.uploads_bucket}/{deploy.UPLOAD_PREFIX}photo.jpg")
     print(f"remove:   lambdalab deploy teardown --run {app.run.run_id}")
