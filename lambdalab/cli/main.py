@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lambdalab.cli import build, check, cloud, doctor, events, invoke, labs, lint_policy, status, teardown
+from lambdalab.cli import build, check, cloud, deploy, doctor, events, invoke, labs, lint_policy, status, teardown
 
-COMMANDS = (invoke, build, events, cloud, labs, check, lint_policy, doctor, teardown, status)
+COMMANDS = (invoke, build, events, cloud, labs, check, lint_policy, doctor, deploy, teardown, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

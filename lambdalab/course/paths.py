@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
+from lambdalab._util.cache import cache_root
 from lambdalab.build.package import build
 from lambdalab.course.checks import resolve_track
 from lambdalab.course.labs import find_root
@@ -34,6 +38,26 @@ def package(code_dir: Path, *, include: tuple[Path, ...] = ()) -> Path:
     if not include and not (Path(code_dir) / "requirements.txt").is_file():
         return Path(code_dir)
     return build(code_dir, include=include).package_dir
+
+
+def source_with(code_dir: Path, include: tuple[Path, ...]) -> Path:
+    """A source folder holding `code_dir` (its requirements.txt included) and the `include`d files
+    at its top level, for a target that builds the package itself for its own platform
+    (`CloudTarget.create_function`); cached by content, so it is made once per change."""
+    code_dir = Path(code_dir)
+    files = [p for p in sorted(code_dir.iterdir()) if p.is_file() and not p.name.endswith(".pyc")] + list(include)
+    digest = hashlib.sha256(b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in files)).hexdigest()[:16]
+    folder = cache_root() / "sources" / f"{code_dir.name}-{digest}"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
+        for path in files:
+            shutil.copy2(path, tmp / path.name)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process made it first: same content
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def samples(full: int, quick: int) -> int:

@@ -10,6 +10,8 @@ only looks and leaves. The trigger-side fixes (a separate bucket, a prefix filte
 nothing; a guard like this one is the belt to wear with those braces.
 """
 
+import json
+import os
 from urllib.parse import unquote_plus
 
 import boto3
@@ -18,6 +20,12 @@ from thumbs import make_thumbnail
 s3 = boto3.client("s3")
 MARK_KEY, MARK_VALUE = "generated-by", "thumbnailer"
 OUTPUT_PREFIX = "thumbnails/"
+
+
+def say(key: str, did: str) -> None:
+    # One JSON line per object: on AWS the logs are the only record of what each invocation
+    # handled, and the trace header carries Lambda's hop count (Lineage).
+    print(json.dumps({"object": key, "did": did, "trace": os.environ.get("_X_AMZN_TRACE_ID")}))
 
 
 def made_by_us(bucket: str, key: str) -> bool:
@@ -33,10 +41,12 @@ def lambda_handler(event, context):
         key = unquote_plus(record["s3"]["object"]["key"])
         if made_by_us(bucket, key):
             skipped.append(key)
+            say(key, "skipped: made by us")
             continue
         original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         thumbnail_key = OUTPUT_PREFIX + key.rsplit("/", 1)[-1]
         s3.put_object(Bucket=bucket, Key=thumbnail_key, Body=make_thumbnail(original),
                       ContentType="image/jpeg", Metadata={MARK_KEY: MARK_VALUE})
         written.append(f"s3://{bucket}/{thumbnail_key}")
+        say(key, f"wrote s3://{bucket}/{thumbnail_key}")
     return {"thumbnails": written, "skipped": skipped}

@@ -11,6 +11,7 @@ Lesson 06 runs this code three ways: as the loop, with a separate output bucket 
 behind a trigger that only fires for `uploads/` (fix 2).
 """
 
+import json
 import os
 from urllib.parse import unquote_plus
 
@@ -20,6 +21,12 @@ from thumbs import make_thumbnail
 s3 = boto3.client("s3")  # once per environment, at INIT
 OUTPUT_BUCKET = os.environ.get("OUTPUT_BUCKET", "")  # empty: the bucket the upload came from
 OUTPUT_PREFIX = os.environ.get("OUTPUT_PREFIX", "thumbnails/")
+
+
+def say(key: str, did: str) -> None:
+    # One JSON line per object: on AWS the logs are the only record of what each invocation
+    # handled, and the trace header carries Lambda's hop count (Lineage).
+    print(json.dumps({"object": key, "did": did, "trace": os.environ.get("_X_AMZN_TRACE_ID")}))
 
 
 def lambda_handler(event, context):
@@ -33,4 +40,5 @@ def lambda_handler(event, context):
         s3.put_object(Bucket=target, Key=thumbnail_key, Body=make_thumbnail(original),
                       ContentType="image/jpeg")
         written.append(f"s3://{target}/{thumbnail_key}")
+        say(key, f"wrote s3://{target}/{thumbnail_key}")
     return {"thumbnails": written}

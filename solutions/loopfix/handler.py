@@ -9,6 +9,8 @@ retrying it could never help.
 """
 
 import io
+import json
+import os
 from urllib.parse import unquote_plus
 
 import boto3
@@ -17,6 +19,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 s3 = boto3.client("s3")
 THUMBNAIL_PREFIX = "thumbnails/"
 SIZE = (160, 160)
+
+
+def say(key: str, did: str) -> None:
+    # One JSON line per object: on AWS the logs are the only record of what each invocation
+    # handled, and the trace header carries Lambda's hop count (Lineage).
+    print(json.dumps({"object": key, "did": did, "trace": os.environ.get("_X_AMZN_TRACE_ID")}))
 
 
 def thumbnail(data: bytes) -> bytes:
@@ -37,10 +45,11 @@ def lambda_handler(event, context):
         try:
             small = thumbnail(data)
         except (UnidentifiedImageError, OSError) as e:
-            print(f"skipped {key}: not an image ({e})")
+            say(key, f"skipped: not an image ({e})")
             skipped.append(key)
             continue
         target = THUMBNAIL_PREFIX + key.rsplit("/", 1)[-1]
         s3.put_object(Bucket=bucket, Key=target, Body=small, ContentType="image/jpeg")
         written.append(target)
+        say(key, f"wrote {target}")
     return {"thumbnails": written, "skipped": skipped}

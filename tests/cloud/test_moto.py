@@ -279,6 +279,19 @@ def test_code_and_configuration_updates_reach_the_runtime(fresh, code):
     assert fresh.runtime.get("evolving").memory_mb == 512
 
 
+def test_ephemeral_storage_set_by_update_function_configuration_reaches_the_runtime(fresh, code):
+    """UpdateFunctionConfiguration takes EphemeralStorage (512-10,240 MB)
+    (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html)."""
+    lam = fresh.client("lambda")
+    fresh.deploy("scratchy", code(ECHO, "v1"), "handler.lambda_handler")
+    answer = lam.update_function_configuration(FunctionName="scratchy", EphemeralStorage={"Size": 1024})
+    assert answer["EphemeralStorage"] == {"Size": 1024}
+    assert lam.get_function_configuration(FunctionName="scratchy")["EphemeralStorage"] == {"Size": 1024}
+    assert fresh.runtime.get("scratchy").ephemeral_storage_mb == 1024
+    with pytest.raises(lam.exceptions.ClientError):
+        lam.update_function_configuration(FunctionName="scratchy", EphemeralStorage={"Size": 20480})
+
+
 def _zip(directory: Path) -> bytes:
     from lambdalab.cloud.local_cloud import zip_directory
     return zip_directory(directory)

@@ -24,6 +24,7 @@ import pytest
 from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course import iampolicy
 from lambdalab.course.lessons import least_privilege, thumbnails
+from lambdalab.course.target.local import LocalTarget
 from lambdalab.course.lessons.least_privilege import ThumbnailStage
 from lambdalab.course.paths import solution_dir
 from lambdalab.course.paths import package
@@ -36,8 +37,8 @@ OTHER_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRete
 
 @pytest.fixture(scope="module")
 def stage() -> Iterator[ThumbnailStage]:
-    with LocalCloud(iam_enforcement=True, cpu_limit=False, async_retry_delays=(0.1, 0.1)) as cloud:
-        yield ThumbnailStage(cloud, package(solution_dir("thumbnail")), solution_dir("lesson05"))
+    with LocalTarget(iam_enforcement=True, cpu_limit=False) as target:
+        yield ThumbnailStage(target, package(solution_dir("thumbnail")), solution_dir("lesson05"))
 
 
 @pytest.fixture(scope="module")

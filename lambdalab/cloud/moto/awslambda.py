@@ -117,6 +117,9 @@ def install(patches: Patches, service: LambdaService) -> None:
                 wrap_errors(lambda: check_layers(code, layer_zips(self, body["Layers"] or [])))
             result = original(self, function_name, qualifier, body)
             fn = self.get_function(function_name)
+            if "EphemeralStorage" in body:  # moto's update ignores it; its setter checks the 10,240 MB limit
+                wrap_errors(lambda: setattr(fn, "ephemeral_storage", int(body["EphemeralStorage"]["Size"])))
+                result = fn.get_configuration()
             if "DeadLetterConfig" in body:
                 fn.lambdalab_dead_letter_arn = (body.get("DeadLetterConfig") or {}).get("TargetArn") or None
                 result = fn.get_configuration()

@@ -36,6 +36,7 @@ from lambdalab.runtime.records import Invocation
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from lambdalab.course.target.base import CloudTarget
     from lambdalab.runtime.service import LocalRuntime
 
 # Colour-blind-safe (Dark2), one per group in plotting order.
@@ -184,6 +185,25 @@ def fresh_cold_starts(rt: "LocalRuntime", name: str, n: int, *, event: Any = Non
     (default: one per CPU). Failed invocations are kept (their `error` says why)."""
     label = label or name
     return fresh_cold_starts_many(rt, {label: name}, n, event=event, parallel=parallel, progress=progress)[label]
+
+
+def target_cold_starts(target: "CloudTarget", base: str, n: int, *, progress: bool = True) -> list[float]:
+    """The Init Durations of `n` new environments of function `base` on a target (the local cloud
+    or AWS), from its REPORT lines. Each round changes an environment variable with
+    UpdateFunctionConfiguration, which makes Lambda retire the function's environments, waits until
+    the update is done, and invokes it once: the request lands in a new environment."""
+    lam = target.client("lambda")
+    name = target.name(base)
+    before = len(target.records(base))
+    with _progress(n, f"cold starts of {base} on {target.kind}", progress) as bar:
+        for round_ in range(n):
+            lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"ROUND": str(round_)}})
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            answer = lam.invoke(FunctionName=name, Payload=b"{}")
+            answer["Payload"].read()
+            bar.update()
+    found = target.settle(base, before + n)[before:]
+    return [r.report.init_ms for r in found if r.report.init_ms is not None]
 
 
 def warm_calls(rt: "LocalRuntime", name: str, n: int, *, event: Any = None,

@@ -5,7 +5,7 @@ probes of what code running with a role may do, and the lesson's thumbnail stage
   the same policy minus one of them; `ablate` runs a workload once per missing grant.
 - `allows(policy, action, resource)`: moto's own policy evaluator, for resources moto's request
   path cannot name (it authorizes CloudWatch Logs calls against "*").
-- For the local cloud: `set_role_policy`, `role_policies`, `audit_role` (the linter's findings
+- For a target (`lambdalab.course.target`): `set_role_policy`, `role_policies`, `audit_role` (the linter's findings
   for each), the probe calls that ask "what can code running with this role do?" (and
   `plot_probes`, their grid), `policy_builder` (a lab's `policy(...)`), and `ThumbnailStage`,
   the lesson's thumbnail service deployed under one role, used by notebook 05 and the
@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus
 
 from lambdalab.course.iampolicy import Finding, lint, statements, string_list
 from lambdalab.course.labs import load_module
+from lambdalab.course.target.reports import SettleTimeout
 
 # --- grants -------------------------------------------------------------------------------------
 
@@ -261,38 +262,45 @@ class Upload:
 
 
 class ThumbnailStage:
-    """The thumbnail service of lesson 04, deployed in a `LocalCloud` under ONE execution role.
+    """The thumbnail service of lesson 04, deployed on a target (`open_target`) under ONE execution role.
 
     Makes the source bucket (with the S3 trigger on `prefix`), the thumbnail bucket, an unrelated
-    bucket, the function's log group (the deployment creates it, with a retention, so the role
-    needs no logs:CreateLogGroup), the role (trusting Lambda, no permissions yet), the thumbnail
-    function from `code_dir`, and a probe function from `probe_dir` under the same role.
-    Switch the role's permissions with `use(policy)`."""
+    bucket, the role (trusting Lambda, no permissions yet), the thumbnail function from `code_dir`
+    (the target creates its log group first, so the role needs no logs:CreateLogGroup), and a probe
+    function from `probe_dir` under the same role. Every name carries the run's prefix. A failed
+    event is not retried (Lambda would retry after 1 and 2 minutes): one upload, one attempt.
+    What happened to an upload is read from the function's logs, as on AWS. Switch the role's
+    permissions with `use(policy)`."""
 
-    def __init__(self, cloud: Any, code_dir: str | Path, probe_dir: str | Path, *, source: str = "photos",
+    def __init__(self, target: Any, code_dir: str | Path, probe_dir: str | Path, *, source: str = "photos",
                  thumbs: str = "photos-thumbnails", other_bucket: str = "payroll", prefix: str = "uploads/",
                  function: str = "thumbnails", role: str = "thumbnails-role", memory: int = 256,
                  probe_memory: int = 1024):
-        self.cloud = cloud
-        self.source, self.thumbs, self.other_bucket, self.prefix = source, thumbs, other_bucket, prefix
-        self.function, self.role = function, role
-        self.probe_function = f"{function}-probe"
-        self.region, self.account = cloud.region, cloud.account_id
-        self.s3 = cloud.client("s3")
-        self.iam = cloud.client("iam")
-        for bucket in (source, thumbs, other_bucket):
+        self.target = target
+        self.source, self.thumbs, self.other_bucket = (target.name(b) for b in (source, thumbs, other_bucket))
+        self.prefix = prefix
+        self._function, self._probe = function, f"{function}-probe"
+        self.function, self.probe_function = target.name(function), target.name(self._probe)
+        self.role = target.name(role)
+        self.region, self.account = target.region, target.account_id
+        self.s3 = target.client("s3")
+        self.iam = target.client("iam")
+        for bucket in (self.source, self.thumbs, self.other_bucket):
             self.s3.create_bucket(Bucket=bucket)
-        self.s3.put_object(Bucket=other_bucket, Key="salaries.csv", Body=b"name,salary\n")
-        logs = cloud.client("logs")
-        logs.create_log_group(logGroupName=self.log_group)
-        logs.put_retention_policy(logGroupName=self.log_group, retentionInDays=14)
-        self.role_arn = cloud.create_role(role, basic_execution=False)
-        fn = cloud.deploy(function, code_dir, "handler.lambda_handler", role=self.role_arn, memory=memory,
-                          timeout=30, env={"THUMBNAIL_BUCKET": thumbs, "SOURCE_PREFIX": prefix})
+            self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": target.tag_list()})
+        self.s3.put_object(Bucket=self.other_bucket, Key="salaries.csv", Body=b"name,salary\n")
+        self.role_arn = target.create_role(role, [])
+        fn = target.create_function(function, code_dir, "handler.lambda_handler", role=self.role_arn, memory=memory,
+                                    timeout=30, env={"THUMBNAIL_BUCKET": self.thumbs, "SOURCE_PREFIX": prefix})
+        lam = target.client("lambda")
+        lam.put_function_event_invoke_config(FunctionName=self.function, MaximumRetryAttempts=0)
         # The probe is tooling: a large CPU share keeps its cold start (importing boto3) short.
-        cloud.deploy(self.probe_function, probe_dir, "probe.lambda_handler", role=self.role_arn,
-                     memory=probe_memory, timeout=30)
-        self.s3.put_bucket_notification_configuration(Bucket=source, NotificationConfiguration={
+        target.create_function(self._probe, probe_dir, "probe.lambda_handler", role=self.role_arn,
+                               memory=probe_memory, timeout=30)
+        lam.add_permission(FunctionName=self.function, StatementId="s3-uploads", Action="lambda:InvokeFunction",
+                           Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{self.source}",
+                           SourceAccount=self.account)
+        self.s3.put_bucket_notification_configuration(Bucket=self.source, NotificationConfiguration={
             "LambdaFunctionConfigurations": [{
                 "Id": "make-thumbnails", "LambdaFunctionArn": fn["FunctionArn"], "Events": ["s3:ObjectCreated:*"],
                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}]})
@@ -316,28 +324,36 @@ class ThumbnailStage:
         set_role_policy(self.iam, self.role, policy)
 
     def upload(self, body: bytes, key: str | None = None, timeout: float = 60.0) -> Upload:
-        """Upload `body` under the trigger's prefix and wait for the function (retries included)."""
+        """Upload `body` under the trigger's prefix, wait for the function's REPORT line, and read
+        the outcome from its structured log line for the key."""
         self._uploads += 1
         key = self.prefix + (key or f"photo-{self._uploads:03d}.jpg")
+        seen = len(self.target.records(self._function))
         self.s3.put_object(Bucket=self.source, Key=key, Body=body)
-        if not self.cloud.settle(timeout):
-            return Upload(key, False, 0, f"the function did not finish within {timeout:g} s")
-        mine = self.invocations(key)
-        if not mine:
-            return Upload(key, False, 0, "the upload did not invoke the function")
-        last = mine[-1]
-        if not last.ok:
-            return Upload(key, False, len(mine), f"{last.error_type}: {(last.error or {}).get('errorMessage', '')}")
-        failures = last.result.get("failures") if isinstance(last.result, dict) else None
-        if failures:
-            return Upload(key, False, len(mine), f"{failures[0]['error']}: {failures[0]['reason']}")
-        return Upload(key, self.thumbnail_exists(key), len(mine), "")
+        try:
+            self.target.settle(self._function, seen + 1, timeout=timeout)
+        except SettleTimeout:
+            return Upload(key, False, 0, f"the upload did not invoke the function within {timeout:g} s")
+        lines = self.log_lines(key)
+        if not lines:
+            return Upload(key, False, 1, "the function logged nothing for this upload")
+        last = lines[-1]
+        if last.get("outcome") != "thumbnail":
+            return Upload(key, False, 1, f"{last.get('error', last.get('outcome'))}: {last.get('reason', '')}")
+        return Upload(key, self.thumbnail_exists(key), 1, "")
 
-    def invocations(self, key: str) -> list[Any]:
-        """The function's invocations for the upload at `key` (retries included), oldest first."""
-        return [inv for inv in self.cloud.records(self.function)
-                if isinstance(inv.event, dict) and inv.event.get("Records")
-                and unquote_plus(inv.event["Records"][0]["s3"]["object"]["key"]) == key]
+    def log_lines(self, key: str) -> list[dict[str, Any]]:
+        """The handler's structured log lines (JSON after the runtime's prefix) about `key`, oldest first."""
+        found = []
+        for message in self.target.log_messages(self._function, f'"{key}"'):
+            start = message.find("{")
+            try:
+                line = json.loads(message[start:]) if start >= 0 else None
+            except json.JSONDecodeError:
+                continue
+            if isinstance(line, dict) and line.get("key") == key:
+                found.append(line)
+        return found
 
     def ablate(self, policy: Mapping[str, Any], body: bytes) -> list[Ablation]:
         """Upload `body` once per grant of `policy` with that grant removed from the role (log
@@ -363,11 +379,10 @@ class ThumbnailStage:
         running with the role: moto's enforcement decides each call."""
         probes = list(probes or self.probes())
         self.s3.put_object(Bucket=self.source, Key=f"{self.prefix}probe.jpg", Body=b"not really a photo")
-        inv = self.cloud.invoke(self.probe_function, {"calls": [p.call() for p in probes]})
-        if not inv.ok:
-            raise RuntimeError(f"the probe function failed: {inv.error_type}: "
-                               f"{(inv.error or {}).get('errorMessage', '')}")
-        return dict(zip((p.label for p in probes), inv.result))
+        answer = self.target.invoke(self._probe, {"calls": [p.call() for p in probes]})
+        if answer["FunctionError"]:
+            raise RuntimeError(f"the probe function failed: {answer['Payload']}")
+        return dict(zip((p.label for p in probes), answer["Payload"]))
 
     def is_log_write(self, grant: Grant) -> bool:
         """A grant for the function's own log group (the platform writes logs, not the handler)."""

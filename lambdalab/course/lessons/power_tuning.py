@@ -20,17 +20,20 @@ which shows how a memory size becomes a CPU share.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lambdalab._util.stats import percentile
+from lambdalab.course.target.reports import parse_report_line
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.cpu import MB_PER_VCPU, PERIOD_US, vcpus_for
 from lambdalab.runtime.errors import LambdaLabError
-from lambdalab.runtime.metering import price
+from lambdalab.runtime.metering import price, projected_cost
 from lambdalab.runtime.records import Invocation, Report
 
 if TYPE_CHECKING:
@@ -121,29 +124,40 @@ def report_of(inv: Invocation) -> Report:
 def summarise(memory_mb: int, invocations: Sequence[Invocation],
               discard_top_bottom: float = DISCARD_TOP_BOTTOM) -> PowerStats:
     """The statistics of one memory size from its measured invocations (all must have succeeded)."""
-    if not invocations:
-        raise ValueError(f"no invocations measured at {memory_mb} MB")
-    reports = []
     for inv in invocations:
         if not inv.ok:
             raise PowerTuningError(f"{inv.function_name} failed at {memory_mb} MB: {inv.error_type}: "
                                    f"{(inv.error or {}).get('errorMessage', '')}")
-        report = report_of(inv)
-        if report.memory_mb != memory_mb:
-            raise PowerTuningError(f"invocation {inv.request_id} ran at {report.memory_mb} MB, not {memory_mb} MB")
-        reports.append(report)
-    durations = [r.duration_ms for r in reports]
-    billed = [r.billed_ms for r in reports]
     # price() grows with billed time at a fixed memory size, so trimming prices drops the same
     # invocations as trimming billed durations.
-    prices = [price(inv) for inv in invocations]
+    return summarise_reports(memory_mb, [report_of(inv) for inv in invocations], discard_top_bottom,
+                             prices=[price(inv) for inv in invocations])
+
+
+def report_price(report: Report, architecture: str = "x86_64") -> float:
+    """Dollars for the invocation a REPORT line describes, at the meter's rates (no free tier)."""
+    return projected_cost(1.0, max(report.billed_ms, 1), report.memory_mb, architecture, 1.0)
+
+
+def summarise_reports(memory_mb: int, reports: Sequence[Report], discard_top_bottom: float = DISCARD_TOP_BOTTOM,
+                      *, prices: Sequence[float] | None = None, architecture: str = "x86_64") -> PowerStats:
+    """The statistics of one memory size from its REPORT lines (on either target, where only the
+    logs tell); `prices` default to each line's Billed Duration at the meter's rates."""
+    if not reports:
+        raise ValueError(f"no invocations measured at {memory_mb} MB")
+    for report in reports:
+        if report.memory_mb != memory_mb:
+            raise PowerTuningError(f"invocation {report.request_id} ran at {report.memory_mb} MB, not {memory_mb} MB")
+    durations = [r.duration_ms for r in reports]
+    billed = [r.billed_ms for r in reports]
+    prices = list(prices) if prices is not None else [report_price(r, architecture) for r in reports]
     return PowerStats(
         memory_mb=memory_mb, samples=len(reports),
         duration_ms=trimmed_mean(durations, discard_top_bottom),
         billed_ms=trimmed_mean(billed, discard_top_bottom),
         p50_ms=percentile(durations, 50), p95_ms=percentile(durations, 95),
         cost_per_invocation=trimmed_mean(prices, discard_top_bottom),
-        cold_starts=sum(inv.cold for inv in invocations),
+        cold_starts=sum(r.init_ms is not None for r in reports),
         durations_ms=tuple(durations), billed_samples_ms=tuple(billed))
 
 
@@ -325,6 +339,68 @@ def power_tune(runtime: "LocalRuntime", config: FunctionConfig, payload: Any = N
                         cpu_mechanism=runtime.cpu.mechanism)
 
 
+def tail_report(answer: Mapping[str, Any]) -> Report:
+    """The REPORT line in an Invoke answer's `LogResult` (LogType=Tail: the last 4 KB of the
+    invocation's log, base64), where Power Tuning's executor reads it."""
+    tail = base64.b64decode(answer.get("LogResult", "")).decode("utf-8", "replace")
+    for line in reversed(tail.splitlines()):
+        report = parse_report_line(line)
+        if report is not None:
+            return report
+    raise PowerTuningError(f"invocation {answer.get('ResponseMetadata', {}).get('RequestId', '?')}: "
+                           "no REPORT line in the log tail")
+
+
+def _invoke_measured(lam: Any, function: str, body: bytes, memory_mb: int) -> Report:
+    answer = lam.invoke(FunctionName=function, Payload=body, LogType="Tail")
+    answer["Payload"].read()
+    if answer.get("FunctionError"):
+        raise PowerTuningError(f"{function} failed at {memory_mb} MB: {answer['FunctionError']}")
+    return tail_report(answer)
+
+
+def power_tune_function(lam: Any, function: str, payload: Any = None, *,
+                        power_values: Sequence[int] = DEFAULT_POWER_VALUES, num: int = 10, warmups: int = 1,
+                        discard_top_bottom: float = DISCARD_TOP_BOTTOM, balanced_weight: float = BALANCED_WEIGHT,
+                        progress: bool = False, cpu_mechanism: str = "aws") -> TuningResult:
+    """Power Tuning through the Lambda API, on any target: for each size `UpdateFunctionConfiguration`
+    (MemorySize), wait until the update is done (new environments at that size), `warmups`
+    invocations, then `num` measured ones with LogType=Tail, each read from its REPORT line.
+    The function is set back to its memory size at the end."""
+    sizes = _check_power_values(power_values)
+    if not isinstance(num, int) or num < 1:
+        raise ValueError(f"num {num!r} must be a positive integer (Power Tuning suggests at least 5)")
+    _check_discard(discard_top_bottom)
+    _check_weight(balanced_weight)
+    original = lam.get_function_configuration(FunctionName=function)["MemorySize"]
+    body = json.dumps(payload if payload is not None else {}).encode()
+    bar = _progress_bar(len(sizes) * (num + warmups), function) if progress else None
+    stats = []
+    try:
+        for memory_mb in sizes:
+            _set_memory(lam, function, memory_mb)
+            for _ in range(warmups):
+                _invoke_measured(lam, function, body, memory_mb)
+                _advance(bar, memory_mb)
+            measured = []
+            for _ in range(num):
+                measured.append(_invoke_measured(lam, function, body, memory_mb))
+                _advance(bar, memory_mb)
+            stats.append(summarise_reports(memory_mb, measured, discard_top_bottom))
+    finally:
+        if bar is not None:
+            bar.close()
+        _set_memory(lam, function, original)
+    return TuningResult(function_name=function, stats=tuple(stats), num=num, payload=payload,
+                        discard_top_bottom=discard_top_bottom, balanced_weight=balanced_weight,
+                        cpu_mechanism=cpu_mechanism)
+
+
+def _set_memory(lam: Any, function: str, memory_mb: int) -> None:
+    lam.update_function_configuration(FunctionName=function, MemorySize=memory_mb)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
 def _progress_bar(total: int, name: str) -> Any:
     from tqdm.auto import tqdm
 
@@ -416,4 +492,5 @@ def plot_samples(result: TuningResult, ax: "Axes | None" = None) -> "Axes":
 
 __all__ = ["BALANCED_WEIGHT", "DEFAULT_POWER_VALUES", "DISCARD_TOP_BOTTOM", "MB_PER_VCPU", "PERIOD_US", "PowerStats",
            "PowerTuningError", "TuningResult", "balanced_score", "find_balanced", "find_cheapest", "find_fastest",
-           "local_cores", "plot", "plot_samples", "power_tune", "summarise", "trimmed_mean", "vcpus_for"]
+           "local_cores", "plot", "plot_samples", "power_tune", "power_tune_function", "report_price", "summarise",
+           "summarise_reports", "tail_report", "trimmed_mean", "vcpus_for"]

@@ -5,7 +5,8 @@ back into it), watches the function's invocations as they complete, and pulls a 
 removes the bucket's trigger, see `s3_brake`) as soon as the run passes its `Budget`: N
 invocations or T seconds, whichever comes first. That budget is this course's own guard, for
 when Lambda's loop detection is switched off (`RecursiveLoop=Allow`) or does not apply; the
-detection itself lives in the local cloud (`lambdalab.cloud.loops`). The result, a `LoopRun`, holds
+detection itself lives in the local cloud (`lambdalab.cloud.loops`) and in Lambda. Invocations
+are read through a target (`lambdalab.course.target`): the same code runs on both. The result, a `LoopRun`, holds
 the invocations of the run, which stopped it, and how many invocations loop detection dropped.
 
 `project` turns a run's measured rate and billed durations into what the same loop would cost
@@ -16,28 +17,31 @@ at Lambda's prices over longer horizons (`lambdalab.runtime.metering.projected_c
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lambdalab.course.labs import load_module
+from lambdalab.course.target.base import QUIET_S
+from lambdalab.course.target.reports import SettleTimeout
 from lambdalab.runtime.metering import price, projected_cost
 from lambdalab.runtime.records import Invocation
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lambdalab.cloud.local_cloud import LocalCloud
-
 HORIZONS: Mapping[str, float] = {"an hour": 3600.0, "a day": 86_400.0, "30 days": 2_592_000.0}
 # How often the watcher looks at the function's records, and how many quiet looks in a row
 # mean the loop has ended (an event can sit between two invocations for a moment).
 _POLL_S = 0.01
 _QUIET_LOOKS = 5
+AWS_POLL_S = 1.0  # on AWS only the logs tell, and reading them takes a request
 
 STOPPED_BY_DETECTION = "loop detection"
 STOPPED_BY_INVOCATIONS = "budget: invocations"
@@ -109,34 +113,73 @@ class LoopRun:
                 "cost $": f"{self.cost:.8f}"}
 
 
-def _new_invocations(cloud: "LocalCloud", function: str, seen: set[str]) -> list[Invocation]:
-    return [r for r in cloud.records(function) if r.request_id not in seen]
+def _new_invocations(target: Any, function: str, seen: set[str]) -> list[Invocation]:
+    return [r for r in target.invocations(function) if r.request_id not in seen]
 
 
-def watch_loop(cloud: "LocalCloud", function: str, start: Callable[[], Any], brake: Callable[[], Any],
+def _dropped(target: Any, function: str, since: float) -> int:
+    """RecursiveInvocationsDropped for the function since `since` (epoch seconds): the local
+    runtime counts them at once; on AWS it is a CloudWatch metric, published within minutes."""
+    if target.kind == "local":
+        return target.cloud.metrics(target.name(function))["RecursiveInvocationsDropped"]
+    stats = target.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="RecursiveInvocationsDropped",
+        Dimensions=[{"Name": "FunctionName", "Value": target.name(function)}],
+        StartTime=datetime.fromtimestamp(since - 60, timezone.utc), EndTime=datetime.now(timezone.utc),
+        Period=60, Statistics=["Sum"])
+    return int(sum(point["Sum"] for point in stats.get("Datapoints", [])))
+
+
+class _Quiet:
+    """Whether the function has stopped: the local runtime knows when nothing runs or waits;
+    on AWS the only sign is that its logs gain no REPORT line for `QUIET_S` seconds."""
+
+    def __init__(self, target: Any):
+        self.target = target
+        self.looks, self.count, self.since = 0, -1, time.monotonic()
+
+    def now(self, count: int) -> bool:
+        if self.target.kind == "local":
+            cloud = self.target.cloud
+            self.looks = self.looks + 1 if cloud.runtime.wait_idle(timeout=0) else 0
+            # settle() looks harder (event source pollers too); if it sees work after all, keep watching.
+            if self.looks >= _QUIET_LOOKS and cloud.settle(1.0):
+                return True
+            self.looks = self.looks if self.looks < _QUIET_LOOKS else 0
+            return False
+        if count != self.count:
+            self.count, self.since = count, time.monotonic()
+        return time.monotonic() - self.since >= QUIET_S
+
+
+def watch_loop(target: Any, function: str, start: Callable[[], Any], brake: Callable[[], Any],
                budget: Budget, *, label: str = "", settle_timeout_s: float = 30.0,
                progress: bool = False) -> LoopRun:
-    """Call `start()`, then watch `function`'s invocations until the loop ends by itself or passes
-    `budget`; in the second case call `brake()` once and wait for what is in flight to finish.
+    """Call `start()`, then watch the invocations of `function` (a name on `target`, without the
+    run's prefix) until the loop ends by itself or passes `budget`; in the second case call
+    `brake()` once and wait for what is in flight to finish. Invocations are read through the
+    target (`target.invocations`), so the same code watches the local cloud and AWS.
 
-    Raises RuntimeError if the cloud does not go quiet within `settle_timeout_s` after the end
+    Raises RuntimeError if the function does not go quiet within `settle_timeout_s` after the end
     (the brake did not stop the loop).
     """
     if not callable(start) or not callable(brake):
         raise TypeError("watch_loop: start and brake must be callables taking no arguments")
-    seen = {r.request_id for r in cloud.records(function)}
-    mode = cloud.client("lambda").get_function_recursion_config(FunctionName=function)["RecursiveLoop"]
-    dropped_before = cloud.metrics(function)["RecursiveInvocationsDropped"]
-    bar = _progress_bar(budget, label or function) if progress else None
+    seen = {r.request_id for r in target.invocations(function)}
+    mode = target.client("lambda").get_function_recursion_config(
+        FunctionName=target.name(function))["RecursiveLoop"]
     started = time.time()
+    dropped_before = _dropped(target, function, started)
+    bar = _progress_bar(budget, label or function) if progress else None
+    poll = _POLL_S if target.kind == "local" else AWS_POLL_S
+    quiet = _Quiet(target)
     start()
     braked_at: float | None = None
     stopped_by = RAN_OUT
-    quiet = 0
     count = 0
     try:
         while True:
-            count = len(_new_invocations(cloud, function, seen))
+            count = len(_new_invocations(target, function, seen))
             elapsed = time.time() - started
             if bar is not None:
                 bar.update(min(count, budget.max_invocations) - bar.n)
@@ -145,20 +188,19 @@ def watch_loop(cloud: "LocalCloud", function: str, start: Callable[[], Any], bra
                 brake()
                 braked_at = time.time() - started
                 break
-            quiet = quiet + 1 if cloud.runtime.wait_idle(timeout=0) else 0
-            # settle() looks harder (event source pollers too); if it sees work after all, keep watching.
-            if quiet >= _QUIET_LOOKS and cloud.settle(1.0):
+            if quiet.now(count):
                 break
-            quiet = quiet if quiet < _QUIET_LOOKS else 0
-            time.sleep(_POLL_S)
-        if not cloud.settle(settle_timeout_s):
+            time.sleep(poll)
+        try:
+            target.wait_until_quiet(function, 0, timeout=settle_timeout_s)
+        except SettleTimeout:
             raise RuntimeError(f"watch_loop: {function} was still running {settle_timeout_s:g} s after the "
-                               "brake; the brake did not stop the loop")
+                               "brake; the brake did not stop the loop") from None
     finally:
         if bar is not None:
-            _finish(bar, len(_new_invocations(cloud, function, seen)))
-    invocations = sorted(_new_invocations(cloud, function, seen), key=lambda i: i.started_at)
-    dropped = cloud.metrics(function)["RecursiveInvocationsDropped"] - dropped_before
+            _finish(bar, len(_new_invocations(target, function, seen)))
+    invocations = sorted(_new_invocations(target, function, seen), key=lambda i: i.started_at)
+    dropped = _dropped(target, function, started) - dropped_before
     if braked_at is None and dropped:
         stopped_by = STOPPED_BY_DETECTION
     in_flight = len(invocations) - count if braked_at is not None else 0
@@ -180,15 +222,28 @@ def _finish(bar: Any, count: int) -> None:
     bar.close()
 
 
-def trigger_on_new_objects(cloud: "LocalCloud", bucket: str, function_arn: str, **filters: str) -> dict[str, Any]:
+def allow_bucket(target: Any, bucket: str, function_arn: str) -> None:
+    """Let S3 invoke the function for this bucket of this account (its resource policy); AWS
+    refuses a bucket's notification configuration for a function that does not allow it."""
+    lam = target.client("lambda")
+    try:
+        lam.add_permission(FunctionName=function_arn, StatementId=f"s3-{bucket}", Action="lambda:InvokeFunction",
+                           Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{bucket}",
+                           SourceAccount=target.account_id)
+    except lam.exceptions.ResourceConflictException:
+        pass  # the statement is there from an earlier call
+
+
+def trigger_on_new_objects(target: Any, bucket: str, function_arn: str, **filters: str) -> dict[str, Any]:
     """Point `bucket`'s trigger at `function_arn`: every new object invokes it (or only those that
-    match the `prefix=` / `suffix=` filters). The bucket's whole NotificationConfiguration is
-    replaced, as S3 does; returns the configuration put."""
+    match the `prefix=` / `suffix=` filters), after `allow_bucket`. The bucket's whole
+    NotificationConfiguration is replaced, as S3 does; returns the configuration put."""
+    allow_bucket(target, bucket, function_arn)
     rule: dict[str, Any] = {"LambdaFunctionArn": function_arn, "Events": ["s3:ObjectCreated:*"]}
     if filters:
         rule["Filter"] = {"Key": {"FilterRules": [{"Name": k, "Value": v} for k, v in filters.items()]}}
     config = {"LambdaFunctionConfigurations": [rule]}
-    cloud.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    target.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
     return config
 
 
@@ -198,13 +253,13 @@ def load_trigger(code_dir: str | Path) -> ModuleType:
     return load_module(Path(code_dir) / "trigger.py")
 
 
-def s3_brake(cloud: "LocalCloud", bucket: str) -> Callable[[], None]:
+def s3_brake(target: Any, bucket: str) -> Callable[[], None]:
     """A brake for an S3 loop: remove every event notification of `bucket` (its trigger).
 
     The invocations already running or queued still finish, but what they write no longer
     triggers anything, so the loop ends within one hop."""
     def pull() -> None:
-        cloud.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+        target.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
     return pull
 
 
@@ -268,13 +323,34 @@ def project(run: LoopRun, *, scale: float = 1.0, label: str | None = None,
     return Projection(label or run.label, rate, billed, memory, architecture, costs)
 
 
+def handler_said(inv: Invocation) -> dict[str, Any]:
+    """The JSON line the lesson's handlers print for each object (`object`, `did`, `trace`: the
+    trace header they were given), from the invocation's log lines; {} when there is none."""
+    for line in inv.log_lines:
+        start = line.find('{"object"')
+        if start >= 0:
+            try:
+                said = json.loads(line[start:])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(said, dict):
+                return said
+    return {}
+
+
+def trace_of(inv: Invocation) -> str | None:
+    """The X-Ray trace header of the invocation: the local runtime records it; on AWS it is
+    what the handler printed."""
+    return inv.trace_id or handler_said(inv).get("trace")
+
+
 def chains(invocations: Iterable[Invocation]) -> dict[str, list[Invocation]]:
     """Invocations grouped by X-Ray trace root: one group per chain (per original upload)."""
     from lambdalab.cloud.loops import TraceHeader
 
     groups: dict[str, list[Invocation]] = {}
     for inv in sorted(invocations, key=lambda i: i.started_at):
-        header = TraceHeader.parse(inv.trace_id)
+        header = TraceHeader.parse(trace_of(inv))
         groups.setdefault(header.root if header else inv.request_id, []).append(inv)
     return groups
 
@@ -284,7 +360,7 @@ def hop(inv: Invocation, function_arn: str) -> int:
     put in the trace header's Lineage field (0 when the header has none)."""
     from lambdalab.cloud.loops import TraceHeader, function_hash
 
-    header = TraceHeader.parse(inv.trace_id)
+    header = TraceHeader.parse(trace_of(inv))
     return header.count(function_hash(function_arn)) if header else 0
 
 
@@ -426,6 +502,6 @@ def plot_loop_runs(runs: Sequence[LoopRun], axes: Sequence["Axes"] | None = None
     return axes
 
 
-__all__ = ["Budget", "HORIZONS", "LoopRun", "Projection", "chains", "hop", "invocation_curve", "plot_loop_runs",
-           "load_trigger", "notification_problems", "project", "rate_bins", "s3_brake", "trigger_on_new_objects",
-           "watch_loop"]
+__all__ = ["Budget", "HORIZONS", "LoopRun", "Projection", "allow_bucket", "chains", "handler_said", "hop",
+           "invocation_curve", "plot_loop_runs", "load_trigger", "notification_problems", "project", "rate_bins",
+           "s3_brake", "trace_of", "trigger_on_new_objects", "watch_loop"]

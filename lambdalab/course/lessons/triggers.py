@@ -1,6 +1,7 @@
 """Lesson 01's wiring: one function behind six real triggers, fired, timed, and what arrived.
 
-`connect(cloud, function)` aims six event sources at one function in a `LocalCloud`: an S3
+`connect(target, function)` aims six event sources at one function on a target
+(`lambdalab.course.target`: the local cloud or AWS, every name with the run's prefix): an S3
 bucket's upload notification, an SQS queue and a DynamoDB stream (each read by an event source
 mapping), an EventBridge rule, an EventBridge Scheduler schedule (with its execution role), and
 an HTTP API (quick create: `create_api(Target=...)`). It can adopt an HTTP API and a schedule
@@ -8,7 +9,9 @@ made beforehand with the same calls (`api_id=`, `schedule_name=`), which is how 
 those calls. Each `Triggers.fire_*` method does what a real client does (an upload, a message,
 an item write, PutEvents, the clock reaching the schedule, an HTTP request), times the caller,
 waits until the cloud is quiet, and returns a `Firing`: what the caller got back and every
-invocation that ran (retries included).
+invocation that ran (retries included), read through the target: the local runtime's records,
+or on AWS the function's logs (the inspector prints each event on a line starting `EVENT `).
+On AWS nothing can move Scheduler's clock: `fire_schedule` says where its run will appear.
 
 `caller_timeline` draws who waited for whom; `RawEvents` shows whole events, collapsed in
 Jupyter and trimmed as text; `shape` and `value_at` describe an event without printing it all.
@@ -26,18 +29,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lambdalab.course.target.reports import SettleTimeout
 from lambdalab.runtime.records import Invocation
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lambdalab.cloud.local_cloud import LocalCloud
-
 SOURCES = ("s3", "sqs", "dynamodb", "eventbridge", "schedule", "http")
-_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")  # fits every name it makes (buckets: 63 chars)
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,28}[a-z0-9]$")  # with the run's prefix, fits every name it makes
 _PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
 ABSENT = "(not in this event)"
+EVENT_LINE = "EVENT "  # how the inspector prints each event it receives
+# How each source invokes: the local runtime records it; on AWS the logs do not say, the documentation does.
+INVOCATION_TYPES = {"s3": "Event", "eventbridge": "Event", "schedule": "Event", "sqs": "RequestResponse",
+                    "dynamodb": "RequestResponse", "http": "RequestResponse"}
 
 
 @dataclass(frozen=True)
@@ -159,12 +165,18 @@ class Firing:
 
     @property
     def event(self) -> Any:
-        """The event the function received (first invocation); None if nothing ran."""
-        return self.invocations[0].event if self.invocations else None
+        """The event the function received (first invocation): the local runtime's record, or
+        the line the handler printed (`EVENT {...}`); None if nothing ran or nothing was printed."""
+        if not self.invocations:
+            return None
+        first = self.invocations[0]
+        return first.event if first.event is not None else logged_event(first)
 
     @property
     def invocation_type(self) -> str:
-        return self.invocations[0].invocation_type if self.invocations else ""
+        if not self.invocations:
+            return ""
+        return self.invocations[0].invocation_type or INVOCATION_TYPES.get(self.source, "")
 
     def key_fields(self) -> dict[str, Any]:
         """The values at this source's key paths (FACTS), for the events of known sources."""
@@ -189,29 +201,55 @@ class Firing:
         }
 
 
-class Triggers:
-    """Six event sources aimed at one function in a `LocalCloud` (made by `connect`)."""
+def logged_event(inv: Invocation) -> Any:
+    """The event the handler printed on its `EVENT {...}` line, or None."""
+    for line in inv.log_lines:
+        if line.startswith(EVENT_LINE):
+            try:
+                return json.loads(line[len(EVENT_LINE):])
+            except json.JSONDecodeError:
+                return None
+    return None
 
-    def __init__(self, cloud: "LocalCloud", function: str, *, prefix: str | None = None,
+
+def role_statements(target: Any, function: str, prefix: str | None = None) -> list[dict[str, Any]]:
+    """What the function's execution role needs behind `connect(target, function, prefix=...)`:
+    its own logs, and for Lambda's pollers the queue and the table's stream (push sources use the
+    function's resource policy instead)."""
+    prefix = prefix or function.lower()
+    table = target.name(f"{prefix}-table")
+    return [target.logging_statement(target.name(function)),
+            {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+             "Resource": target.arn("sqs", target.name(f"{prefix}-queue"))},
+            {"Effect": "Allow", "Action": ["dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                           "dynamodb:DescribeStream", "dynamodb:ListStreams"],
+             "Resource": target.arn("dynamodb", f"table/{table}/stream/*")}]
+
+
+class Triggers:
+    """Six event sources aimed at one function on a target (made by `connect`)."""
+
+    def __init__(self, target: Any, function: str, *, prefix: str | None = None,
                  event_source: str = "shop.orders", schedule: str = "rate(5 minutes)",
                  schedule_input: dict[str, Any] | None = None, api_id: str | None = None,
                  schedule_name: str | None = None, sqs_max_receives: int = 3, stream_retries: int | None = None,
                  settle_s: float = 30.0):
         prefix = prefix or function.lower()
         if not _PREFIX.match(prefix):
-            raise ValueError(f"prefix {prefix!r} must be 3-42 lowercase letters, digits or hyphens "
+            raise ValueError(f"prefix {prefix!r} must be 3-30 lowercase letters, digits or hyphens "
                              "(it names a bucket, queues, a table, a rule, a schedule, its role and an API)")
         if sqs_max_receives < 1:
             raise ValueError(f"sqs_max_receives must be at least 1, got {sqs_max_receives}")
         if stream_retries is not None and stream_retries < 0:
             raise ValueError(f"stream_retries must be >= 0 (or None: retry until it succeeds), got {stream_retries}")
-        self.cloud, self.function, self.prefix = cloud, function, prefix
+        self.target, self.function, self.prefix = target, function, prefix
+        self.function_name = target.name(function)
         self.event_source, self.schedule = event_source, schedule
         self.settle_s = settle_s
         self._reply: Any = None
-        lam = cloud.client("lambda")
+        lam = target.client("lambda")
         try:
-            self.function_arn = lam.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+            self.function_arn = lam.get_function(FunctionName=self.function_name)["Configuration"]["FunctionArn"]
         except lam.exceptions.ResourceNotFoundException:
             raise ValueError(f"function {function!r} does not exist in this cloud; deploy it first") from None
         # Look up what to adopt before creating anything, so a wrong name leaves nothing half-wired.
@@ -229,70 +267,73 @@ class Triggers:
             self._wire_http(lam)
 
     # -- wiring --------------------------------------------------------------------------------
+    def _name(self, what: str) -> str:
+        return self.target.name(f"{self.prefix}-{what}")
+
     def _allow(self, lam: Any, principal: str, source_arn: str, sid: str) -> None:
-        """The function's resource policy: what a pushing service needs before it may invoke."""
-        lam.add_permission(FunctionName=self.function, StatementId=f"{self.prefix}-{sid}",
-                           Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
+        """The function's resource policy: what a pushing service needs before it may invoke,
+        limited to this source in this account."""
+        lam.add_permission(FunctionName=self.function_name, StatementId=f"{self.prefix}-{sid}",
+                           Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn,
+                           SourceAccount=self.target.account_id)
 
     def _wire_s3(self, lam: Any) -> None:
-        self.bucket = f"{self.prefix}-uploads"
-        s3 = self.cloud.client("s3")
+        self.bucket = self._name("uploads")
+        s3 = self.target.client("s3")
         s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_tagging(Bucket=self.bucket, Tagging={"TagSet": self.target.tag_list()})
         self._allow(lam, "s3.amazonaws.com", f"arn:aws:s3:::{self.bucket}", "s3")
         s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration={
             "LambdaFunctionConfigurations": [{"Id": "uploads", "LambdaFunctionArn": self.function_arn,
                                               "Events": ["s3:ObjectCreated:*"]}]})
 
     def _wire_sqs(self, lam: Any, max_receives: int) -> None:
-        sqs = self.cloud.client("sqs")
-        dlq = sqs.create_queue(QueueName=f"{self.prefix}-dlq")["QueueUrl"]
+        sqs = self.target.client("sqs")
+        dlq = sqs.create_queue(QueueName=self._name("dlq"), tags=self.target.tags)["QueueUrl"]
         self.dlq_url = dlq
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        timeout = lam.get_function_configuration(FunctionName=self.function)["Timeout"]
+        timeout = lam.get_function_configuration(FunctionName=self.function_name)["Timeout"]
         # Lambda refuses a mapping whose queue hides a message for less time than the function may run.
-        self.queue_url = sqs.create_queue(QueueName=f"{self.prefix}-queue", Attributes={
+        self.queue_url = sqs.create_queue(QueueName=self._name("queue"), tags=self.target.tags, Attributes={
             "VisibilityTimeout": str(timeout),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
                                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        lam.create_event_source_mapping(FunctionName=self.function, EventSourceArn=self.queue_arn, BatchSize=10)
+        lam.create_event_source_mapping(FunctionName=self.function_name, EventSourceArn=self.queue_arn, BatchSize=10,
+                                        Tags=self.target.tags)
 
     def _wire_dynamodb(self, lam: Any, retries: int | None) -> None:
-        self.table = f"{self.prefix}-table"
-        table = self.cloud.client("dynamodb").create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+        self.table = self._name("table")
+        table = self.target.client("dynamodb").create_table(
+            TableName=self.table, BillingMode="PAY_PER_REQUEST", Tags=self.target.tag_list(),
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
         self.stream_arn = table["TableDescription"]["LatestStreamArn"]
         options = {} if retries is None else {"MaximumRetryAttempts": retries}
-        lam.create_event_source_mapping(FunctionName=self.function, EventSourceArn=self.stream_arn,
-                                        StartingPosition="LATEST", BatchSize=10, **options)
+        lam.create_event_source_mapping(FunctionName=self.function_name, EventSourceArn=self.stream_arn,
+                                        StartingPosition="LATEST", BatchSize=10, Tags=self.target.tags, **options)
 
     def _wire_events(self, lam: Any) -> None:
-        events = self.cloud.client("events")
-        self.rule = f"{self.prefix}-events"
-        rule_arn = events.put_rule(Name=self.rule, EventPattern=json.dumps({"source": [self.event_source]}))["RuleArn"]
+        events = self.target.client("events")
+        self.rule = self._name("events")
+        rule_arn = events.put_rule(Name=self.rule, EventPattern=json.dumps({"source": [self.event_source]}),
+                                   Tags=self.target.tag_list())["RuleArn"]
         self._allow(lam, "events.amazonaws.com", rule_arn, "events")
         events.put_targets(Rule=self.rule, Targets=[{"Id": "function", "Arn": self.function_arn}])
 
     def _wire_schedule(self, payload: dict[str, Any]) -> None:
         """A Scheduler schedule: it invokes with its execution role, not through the function's policy."""
-        iam = self.cloud.client("iam")
-        role = f"{self.prefix}-scheduler"
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                         "Principal": {"Service": "scheduler.amazonaws.com"}}]}
-        role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        iam.put_role_policy(RoleName=role, PolicyName=f"invoke-{self.function}", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
-                                                    "Resource": self.function_arn}]}))
-        self.schedule_name = f"{self.prefix}-schedule"
-        self.schedule_arn = self.cloud.client("scheduler").create_schedule(
+        role_arn = self.target.create_role(f"{self.prefix}-scheduler", [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.function_arn}],
+            service="scheduler.amazonaws.com")
+        self.schedule_name = self._name("schedule")
+        self.schedule_arn = self.target.client("scheduler").create_schedule(
             Name=self.schedule_name, ScheduleExpression=self.schedule, FlexibleTimeWindow={"Mode": "OFF"},
             Target={"Arn": self.function_arn, "RoleArn": role_arn, "Input": json.dumps(payload)})["ScheduleArn"]
 
     def _adopt_schedule(self, name: str) -> None:
-        sch = self.cloud.client("scheduler")
+        sch = self.target.client("scheduler")
         try:
             found = sch.get_schedule(Name=name)
         except sch.exceptions.ResourceNotFoundException:
@@ -304,15 +345,14 @@ class Triggers:
 
     def _wire_http(self, lam: Any) -> None:
         """Quick create: an HTTP API whose $default route and stage send every request to the function."""
-        api = self.cloud.client("apigatewayv2").create_api(Name=f"{self.prefix}-api", ProtocolType="HTTP",
-                                                           Target=self.function_arn)
-        self._allow(lam, "apigateway.amazonaws.com",
-                    f"arn:aws:execute-api:{self.cloud.region}:{self.cloud.account_id}:{api['ApiId']}/*/$default",
+        api = self.target.client("apigatewayv2").create_api(Name=self._name("api"), ProtocolType="HTTP",
+                                                            Target=self.function_arn, Tags=self.target.tags)
+        self._allow(lam, "apigateway.amazonaws.com", self.target.arn("execute-api", f"{api['ApiId']}/*/$default"),
                     "http")
         self.api_id, self.base_url = api["ApiId"], api["ApiEndpoint"]
 
     def _adopt_http(self, api_id: str) -> None:
-        gw = self.cloud.client("apigatewayv2")
+        gw = self.target.client("apigatewayv2")
         try:
             api = gw.get_api(ApiId=api_id)
         except gw.exceptions.NotFoundException:
@@ -326,7 +366,7 @@ class Triggers:
         """What `connect` made: one row per source, for a Table."""
         made = {
             "s3": (f"bucket {self.bucket}", "PutBucketNotificationConfiguration (s3:ObjectCreated:*)"),
-            "sqs": (f"queue {self.prefix}-queue", "CreateEventSourceMapping (BatchSize 10)"),
+            "sqs": (f"queue {self._name('queue')}", "CreateEventSourceMapping (BatchSize 10)"),
             "dynamodb": (f"table {self.table} (stream NEW_AND_OLD_IMAGES)", "CreateEventSourceMapping (LATEST)"),
             "eventbridge": (f"rule {self.rule}", f'PutRule {{"source": ["{self.event_source}"]}} + PutTargets'),
             "schedule": (f"schedule {self.schedule_name}", f"CreateSchedule {self.schedule}, Target Input + RoleArn"),
@@ -337,20 +377,23 @@ class Triggers:
                 for s in SOURCES]
 
     # -- firing --------------------------------------------------------------------------------
-    def _fire(self, source: str, action: str, call: Callable[[], str]) -> Firing:
-        before = {_identity(r) for r in self.cloud.records(self.function)}
+    def _fire(self, source: str, action: str, call: Callable[[], str], expect: int = 1) -> Firing:
+        before = {_identity(r) for r in self.target.invocations(self.function)}
         self._reply = None
         called = time.time()
         answer = call()
         returned = time.time()
-        if not self.cloud.settle(self.settle_s):
-            raise TimeoutError(f"the cloud was still busy {self.settle_s:g} s after the {source} trigger fired")
-        new = [r for r in self.cloud.records(self.function) if _identity(r) not in before]
+        try:
+            after = self.target.wait_until_quiet(self.function, len(before) + expect, timeout=self.settle_s)
+        except SettleTimeout:
+            raise TimeoutError(f"the {source} trigger fired, but {self.function} did not run and go quiet "
+                               f"within {self.settle_s:g} s") from None
+        new = [r for r in after if _identity(r) not in before]
         return Firing(source, action, called, returned, answer, sorted(new, key=lambda r: r.started_at), self._reply)
 
     def fire_s3(self, key: str = "uploads/cat photo 1.jpg", body: bytes = b"\xff\xd8 not really a JPEG") -> Firing:
         """Upload an object (PutObject returns as soon as S3 has it)."""
-        s3 = self.cloud.client("s3")
+        s3 = self.target.client("s3")
 
         def call() -> str:
             r = s3.put_object(Bucket=self.bucket, Key=key, Body=body)
@@ -361,7 +404,7 @@ class Triggers:
     def fire_sqs(self, *bodies: str) -> Firing:
         """Send messages to the queue (one SendMessage each); the mapping hands them over in a batch."""
         bodies = bodies or ('{"order": 42, "item": "coffee"}',)
-        sqs = self.cloud.client("sqs")
+        sqs = self.target.client("sqs")
 
         def call() -> str:
             if len(bodies) == 1:
@@ -380,7 +423,7 @@ class Triggers:
         item = item or {"id": {"S": "order-42"}, "status": {"S": "NEW"}, "total": {"N": "9.5"}}
         if "id" not in item:
             raise ValueError(f"the item needs its key attribute 'id', got {sorted(item)}")
-        ddb = self.cloud.client("dynamodb")
+        ddb = self.target.client("dynamodb")
         steps = ["put_item"] + (["update_item"] if update else []) + (["delete_item"] if delete else [])
 
         def call() -> str:
@@ -401,7 +444,7 @@ class Triggers:
                          detail: dict[str, Any] | None = None) -> Firing:
         """PutEvents on the default bus, with the source the rule matches."""
         detail = {"order": 42, "total": 9.5} if detail is None else detail
-        events = self.cloud.client("events")
+        events = self.target.client("events")
 
         def call() -> str:
             r = events.put_events(Entries=[{"Source": self.event_source, "DetailType": detail_type,
@@ -411,8 +454,14 @@ class Triggers:
         return self._fire("eventbridge", f"events.put_events(Source={self.event_source!r})", call)
 
     def fire_schedule(self) -> Firing:
-        """Move the cloud's clock to this schedule's next time (firing whatever else falls due)."""
-        clock = self.cloud.events.clock
+        """Move the local cloud's clock to this schedule's next time (firing whatever else falls
+        due). On AWS nothing moves Scheduler's clock: the firing says where its run will appear."""
+        if self.target.kind != "local":
+            group = f"/aws/lambda/{self.function_name}"
+            now = time.time()
+            return Firing("schedule", f"wait for {self.schedule}", now, now,
+                          f"Scheduler runs it on its own ({self.schedule}); its event appears in {group}")
+        clock = self.target.cloud.events.clock
         due = next((s["next"] for s in clock.schedules() if s["rule_arn"] == self.schedule_arn), None)
         if due is None:
             raise RuntimeError(f"the clock does not know the schedule {self.schedule_name!r}")
@@ -455,10 +504,10 @@ class Triggers:
         return [self.fire(s) for s in sources]
 
 
-def connect(cloud: "LocalCloud", function: str, **options: Any) -> Triggers:
+def connect(target: Any, function: str, **options: Any) -> Triggers:
     """Aim S3, SQS, DynamoDB Streams, EventBridge, a Scheduler schedule and an HTTP API at `function`
-    (see `Triggers`; `api_id=` and `schedule_name=` adopt ones already made)."""
-    return Triggers(cloud, function, **options)
+    on `target` (see `Triggers`; `api_id=` and `schedule_name=` adopt ones already made)."""
+    return Triggers(target, function, **options)
 
 
 # --- showing what happened ------------------------------------------------------------------------
@@ -571,29 +620,33 @@ def caller_timeline(firings: list[Firing], ax: "Axes | None" = None, *,
     return ax
 
 
-def invoke_api(cloud: "LocalCloud", function: str, event: Any, invocation_type: str = "RequestResponse", *,
+def invoke_api(target: Any, function: str, event: Any, invocation_type: str = "RequestResponse", *,
                label: str = "Invoke API") -> Firing:
-    """Call the Lambda Invoke API as any client would, and wait until every attempt has run.
+    """Call the Lambda Invoke API as any client would, and wait until the function goes quiet:
+    every attempt locally; on AWS the first (Lambda retries a failed event 1 and 2 minutes later).
     `label` names the firing in tables and timelines."""
     if invocation_type not in ("RequestResponse", "Event"):
         raise ValueError(f"invocation_type must be RequestResponse or Event, got {invocation_type!r}")
     from botocore.config import Config
 
-    lam = cloud.client("lambda", config=Config(retries={"max_attempts": 0}, read_timeout=120))
-    before = {_identity(r) for r in cloud.records(function)}
+    lam = target.client("lambda", config=Config(retries={"max_attempts": 0}, read_timeout=120))
+    before = {_identity(r) for r in target.invocations(function)}
     called = time.time()
-    response = lam.invoke(FunctionName=function, InvocationType=invocation_type, Payload=json.dumps(event))
+    response = lam.invoke(FunctionName=target.name(function), InvocationType=invocation_type,
+                          Payload=json.dumps(event))
     returned = time.time()
     payload = response["Payload"].read().decode("utf-8", "replace")
     error = f", FunctionError {response['FunctionError']}" if "FunctionError" in response else ""
     answer = f"HTTP {response['StatusCode']}{error}, payload {_brief(payload, 60) if payload else '(empty)'}"
-    if not cloud.settle(120):
-        raise TimeoutError(f"{function} was still running 120 s after the call")
-    new = [r for r in cloud.records(function) if _identity(r) not in before]
+    try:
+        after = target.wait_until_quiet(function, len(before) + 1, timeout=120)
+    except SettleTimeout:
+        raise TimeoutError(f"{function} was still running 120 s after the call") from None
+    new = [r for r in after if _identity(r) not in before]
     return Firing(label, f"lambda.invoke({invocation_type}, {_brief(json.dumps(event), 30)})", called, returned,
                   answer, sorted(new, key=lambda r: r.started_at), (response["StatusCode"], payload))
 
 
-__all__ = ["ABSENT", "FACTS", "SCHEDULE_INPUT", "SOURCES", "Firing", "RawEvents", "SourceFacts", "Triggers",
-           "caller_timeline", "connect", "invoke_api", "key_field_rows", "result_rows", "shape", "shape_rows",
-           "value_at"]
+__all__ = ["ABSENT", "EVENT_LINE", "FACTS", "INVOCATION_TYPES", "SCHEDULE_INPUT", "SOURCES", "Firing", "RawEvents",
+           "SourceFacts", "Triggers", "caller_timeline", "connect", "invoke_api", "key_field_rows", "logged_event",
+           "result_rows", "role_statements", "shape", "shape_rows", "value_at"]

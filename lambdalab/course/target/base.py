@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,9 +24,16 @@ from lambdalab.build.targets import Target as BuildTarget
 from lambdalab.course.target import reports, teardown
 from lambdalab.course.target.runs import Run
 from lambdalab.runtime.errors import LambdaLabError
+from lambdalab.runtime.records import Invocation
 
 LOG_RETENTION_DAYS = 1  # a lesson's logs are read within the hour; a day is the shortest retention
 ROLE_PROPAGATION_S = 30.0  # how long a new role may take to become assumable by Lambda
+# On AWS only the logs tell when a function has stopped: no new REPORT line for this long
+# (S3, EventBridge and the pollers hand an event over within a second or two).
+QUIET_S = 6.0
+
+
+T = TypeVar("T")
 
 
 class TeardownIncomplete(LambdaLabError):
@@ -109,29 +116,39 @@ class CloudTarget:
                         runtime: str = "python3.12", **options: Any) -> dict[str, Any]:
         """Create the function from the built package, its log group first; returns its configuration."""
         name = self.name(base)
+        self.log_group(name)
+        spec = {"FunctionName": name, "Runtime": runtime, "Role": role, "Handler": handler,
+                "MemorySize": memory, "Timeout": timeout, "Code": {"ZipFile": self.package(code_dir)},
+                "Environment": {"Variables": dict(env or {})}, "Tags": self.tags, **options}
+        lam = self.client("lambda")
+        config = self.once_role_is_assumable(lambda: lam.create_function(**spec))
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return config
+
+    def log_group(self, function: str) -> str:
+        """Create the function's log group before the function, tagged and with a short retention
+        (Lambda would create it untagged and keep its logs forever); returns its name."""
         logs = self.client("logs")
-        group = reports.log_group(name)
+        group = reports.log_group(function)
         try:
             logs.create_log_group(logGroupName=group, tags=self.tags)
         except logs.exceptions.ResourceAlreadyExistsException:
             pass
         logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
-        spec = {"FunctionName": name, "Runtime": runtime, "Role": role, "Handler": handler,
-                "MemorySize": memory, "Timeout": timeout, "Code": {"ZipFile": self.package(code_dir)},
-                "Environment": {"Variables": dict(env or {})}, "Tags": self.tags, **options}
-        lam = self.client("lambda")
+        return group
+
+    @staticmethod
+    def once_role_is_assumable(call: Callable[[], T]) -> T:
+        """`call()` (a CreateFunction), retried while Lambda says the role cannot be assumed yet:
+        IAM is eventually consistent, and a role made seconds ago may not have reached Lambda."""
         deadline = time.monotonic() + ROLE_PROPAGATION_S
         while True:
             try:
-                config = lam.create_function(**spec)
-                break
+                return call()
             except ClientError as e:
-                # A role created seconds ago may not be assumable yet: Lambda says so, and a retry succeeds.
                 if "cannot be assumed" not in str(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(2.0)
-        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        return config
 
     def invoke(self, base: str, event: Any = None, *, invocation_type: str = "RequestResponse") -> dict[str, Any]:
         """Invoke the function; returns status, the parsed payload and the function error (if any)."""
@@ -145,6 +162,31 @@ class CloudTarget:
     def records(self, base: str) -> list[reports.LoggedReport]:
         """The function's invocations as its REPORT lines in CloudWatch Logs, oldest first."""
         return reports.read_reports(self.client("logs"), self.name(base))
+
+    def invocations(self, base: str) -> list[Invocation]:
+        """The function's invocations as its logs tell them (`reports.read_invocations`), oldest first."""
+        return reports.read_invocations(self.client("logs"), self.name(base))
+
+    def wait_until_quiet(self, base: str, count: int, *, timeout: float = 60.0) -> list[Invocation]:
+        """Wait until the function's logs show at least `count` invocations and then no new one
+        for `QUIET_S` seconds (retries and follow-on events included); returns its invocations.
+        Raises `reports.SettleTimeout` when `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        seen = len(reports.wait_for_reports(self.client("logs"), self.name(base), count, timeout=timeout,
+                                            poll=self._poll_interval()))
+        since = time.monotonic()
+        while time.monotonic() - since < QUIET_S:
+            if time.monotonic() > deadline:
+                raise reports.SettleTimeout(f"{self.name(base)} was still running {timeout:g} s later")
+            time.sleep(self._poll_interval())
+            now = len(self.records(base))
+            if now != seen:
+                seen, since = now, time.monotonic()
+        return self.invocations(base)
+
+    def log_messages(self, base: str, pattern: str = "") -> list[str]:
+        """The function's log lines matching a CloudWatch Logs filter pattern, oldest first."""
+        return [event["message"] for event in reports.read_events(self.client("logs"), self.name(base), pattern)]
 
     def settle(self, base: str, count: int, *, timeout: float = 60.0) -> list[reports.LoggedReport]:
         """Wait, with a progress bar, until the logs show `count` invocations of the function."""

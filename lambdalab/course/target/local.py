@@ -15,6 +15,7 @@ from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.target import reports
 from lambdalab.course.target.base import CloudTarget
 from lambdalab.course.target.runs import Run
+from lambdalab.runtime.records import Invocation
 
 
 class LocalTarget(CloudTarget):
@@ -39,6 +40,20 @@ class LocalTarget(CloudTarget):
     def records(self, base: str) -> list[reports.LoggedReport]:
         self.cloud.runtime.flush_logs()  # the runtime writes logs in the background
         return super().records(base)
+
+    def invocations(self, base: str) -> list[Invocation]:
+        """The runtime's own records: what the logs tell, plus the event, result and trace header."""
+        return self.cloud.records(self.name(base))
+
+    def wait_until_quiet(self, base: str, count: int, *, timeout: float = 60.0) -> list[Invocation]:
+        """The runtime knows when nothing runs or waits (pollers and retries included)."""
+        if not self.cloud.settle(timeout):
+            raise reports.SettleTimeout(f"the local cloud was still busy {timeout:g} s later")
+        return self.invocations(base)
+
+    def log_messages(self, base: str, pattern: str = "") -> list[str]:
+        self.cloud.runtime.flush_logs()
+        return super().log_messages(base, pattern)
 
     def _poll_interval(self) -> float:
         self.cloud.runtime.flush_logs()

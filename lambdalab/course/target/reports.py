@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdalab.runtime.records import Report
+from lambdalab.runtime.records import Invocation, Report
 
 REPORT_PREFIX = "REPORT RequestId:"
+START_PREFIX = "START RequestId:"
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,74 @@ def log_group(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
+def read_events(logs: Any, function_name: str, pattern: str = "") -> list[dict[str, Any]]:
+    """The log events of the function's group matching `pattern` (a CloudWatch Logs filter
+    pattern), oldest first; none if the group is absent."""
+    found: list[dict[str, Any]] = []
+    paginator = logs.get_paginator("filter_log_events")
+    options = {"filterPattern": pattern} if pattern else {}
+    try:
+        for page in paginator.paginate(logGroupName=log_group(function_name), **options):
+            found.extend(page.get("events", []))
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    return sorted(found, key=lambda e: e["timestamp"])
+
+
 def read_reports(logs: Any, function_name: str) -> list[LoggedReport]:
     """Every REPORT line in the function's log group, oldest first (none if the group is absent)."""
     found: list[LoggedReport] = []
-    paginator = logs.get_paginator("filter_log_events")
-    try:
-        for page in paginator.paginate(logGroupName=log_group(function_name), filterPattern='"REPORT RequestId"'):
-            for event in page.get("events", []):
-                report = parse_report_line(event["message"])
-                if report is not None:
-                    found.append(LoggedReport(report, event["timestamp"], event["logStreamName"]))
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(found, key=lambda r: r.timestamp_ms)
+    for event in read_events(logs, function_name, '"REPORT RequestId"'):
+        report = parse_report_line(event["message"])
+        if report is not None:
+            found.append(LoggedReport(report, event["timestamp"], event["logStreamName"]))
+    return found
+
+
+def logged_error(lines: list[str]) -> dict[str, str] | None:
+    """The error the Python runtime logged for an unhandled exception (`[ERROR] Type: message`,
+    its own `[ERROR] [timestamp] LAMBDA_RUNTIME ...` lines aside), as Lambda's error payload."""
+    for line in lines:
+        if line.startswith("[ERROR] ") and not line.startswith("[ERROR] ["):
+            kind, _, message = line[len("[ERROR] "):].partition(": ")
+            return {"errorType": kind.strip(), "errorMessage": message.strip()}
+    return None
+
+
+def read_invocations(logs: Any, function_name: str) -> list[Invocation]:
+    """The function's invocations as its logs tell them, oldest first: the REPORT line's fields,
+    and `log_lines`, what the handler printed between START and REPORT. An environment runs one
+    invocation at a time, so within a log stream the lines between the two belong to it. What
+    only the local runtime knows (the event, the result, the trace header) stays empty unless the
+    handler printed it."""
+    streams: dict[str, list[dict[str, Any]]] = {}
+    for event in read_events(logs, function_name):
+        streams.setdefault(event["logStreamName"], []).append(event)
+    found: list[Invocation] = []
+    for stream, events in streams.items():
+        lines: list[str] = []
+        for event in events:
+            message = event["message"]
+            if message.startswith(START_PREFIX):
+                lines = []
+                continue
+            report = parse_report_line(message)
+            if report is None:
+                lines.append(message.rstrip("\n"))
+                continue
+            ended = event["timestamp"] / 1000
+            error = logged_error(lines)
+            if error is None and report.status:
+                error = {"errorType": report.error_type or report.status}
+            found.append(Invocation(
+                request_id=report.request_id, function_name=function_name, event=None, invocation_type="",
+                memory_mb=report.memory_mb, environment_id=stream, cold=report.init_ms is not None,
+                started_at=ended - report.duration_ms / 1000, ended_at=ended, init_ms=report.init_ms,
+                restore_ms=report.restore_ms, duration_ms=report.duration_ms, billed_ms=report.billed_ms,
+                max_memory_used_mb=report.max_memory_used_mb, status=report.status, log_lines=lines,
+                error=error, function_error="Unhandled" if error else None))
+            lines = []
+    return sorted(found, key=lambda inv: inv.started_at)
 
 
 class SettleTimeout(Exception):

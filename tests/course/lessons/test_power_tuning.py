@@ -23,6 +23,8 @@ from lambdalab.course.lessons.power_tuning import (
     plot_samples,
     power_tune,
     summarise,
+    summarise_reports,
+    tail_report,
     trimmed_mean,
 )
 from lambdalab.course.paths import package
@@ -265,3 +267,29 @@ def test_power_tune_rejects_bad_settings_before_running(kwargs, message):
         with pytest.raises(ValueError, match=message):
             power_tune(rt, SMALL_JOB, {}, **kwargs)
         assert rt.records() == []
+
+
+# --- on either target: the Lambda API and the log tail -------------------------------------------
+
+
+def test_the_report_is_read_from_the_log_tail_as_power_tuning_reads_it():
+    """Invoke with LogType=Tail returns the last 4 KB of the log, base64-encoded, in LogResult
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html); an X-Ray part may follow the fields."""
+    import base64
+
+    report = Report("req-1", 41.5, 42, 512, 60)
+    tail = f"START RequestId: req-1 Version: $LATEST\nhello\nEND RequestId: req-1\n{report}XRAY TraceId: 1-abc\n"
+    assert tail_report({"LogResult": base64.b64encode(tail.encode()).decode()}) == report
+    with pytest.raises(PowerTuningError, match="no REPORT line"):
+        tail_report({"LogResult": base64.b64encode(b"START RequestId: x\n").decode()})
+
+
+def test_summarise_reports_prices_each_line_at_the_meters_rates():
+    reports = [Report(f"r{n}", d, math.ceil(d), 1024, 50, init_ms=300.0 if n == 0 else None)
+               for n, d in enumerate((10.2, 20.0, 30.0, 40.0, 1000.0))]
+    stats = summarise_reports(1024, reports)
+    assert stats.billed_ms == pytest.approx((20 + 30 + 40) / 3)  # 11 and 1000 trimmed
+    assert stats.cost_per_invocation == pytest.approx(1.0 * (20 + 30 + 40) / 3 / 1000 * X86 + PRICE_PER_REQUEST)
+    assert stats.cold_starts == 1
+    with pytest.raises(PowerTuningError, match="ran at 1024 MB, not 512 MB"):
+        summarise_reports(512, reports)

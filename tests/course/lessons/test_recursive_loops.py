@@ -9,7 +9,6 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.cloud.loops import MAX_HOPS, TraceHeader, function_hash
 from lambdalab.course.lessons.recursive_loops import (
     HORIZONS,
@@ -20,6 +19,7 @@ from lambdalab.course.lessons.recursive_loops import (
     Budget,
     LoopRun,
     chains,
+    handler_said,
     hop,
     invocation_curve,
     load_trigger,
@@ -32,6 +32,7 @@ from lambdalab.course.lessons.recursive_loops import (
     watch_loop,
 )
 from lambdalab.course.paths import package
+from lambdalab.course.target.local import LocalTarget
 from lambdalab.runtime import metering
 from lambdalab.runtime.records import Invocation
 
@@ -184,21 +185,22 @@ def test_disjoint_filters_or_events_do_not_overlap():
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    with LocalCloud(cpu_limit=False) as c:
-        yield c
+def target():
+    with LocalTarget(cpu_limit=False) as t:
+        yield t
 
 
 @pytest.fixture
-def looping(cloud):
+def looping(target):
     """A fresh cloud with lesson 06's naive thumbnailer triggered by every object of its own bucket."""
-    cloud.reset()
-    s3 = cloud.client("s3")
-    s3.create_bucket(Bucket="photos")
-    role = cloud.create_role("thumbs", [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
-    fn = cloud.deploy("thumbs", LESSON, "thumbnail_naive.lambda_handler", role=role, memory=1024, timeout=10)
-    trigger_on_new_objects(cloud, "photos", fn["FunctionArn"])
-    return cloud
+    target.cloud.reset()
+    target.client("s3").create_bucket(Bucket=target.name("photos"))
+    role = target.create_role("thumbs", [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                                         target.logging_statement(target.name("thumbs"))])
+    fn = target.create_function("thumbs", LESSON, "thumbnail_naive.lambda_handler", role=role, memory=1024,
+                                timeout=10)
+    trigger_on_new_objects(target, target.name("photos"), fn["FunctionArn"])
+    return target
 
 
 def _photo() -> bytes:
@@ -210,16 +212,16 @@ def _photo() -> bytes:
     return out.getvalue()
 
 
-def _upload(cloud: LocalCloud, key: str = "uploads/a.jpg"):
-    return lambda: cloud.client("s3").put_object(Bucket="photos", Key=key, Body=_photo())
+def _upload(target: LocalTarget, key: str = "uploads/a.jpg"):
+    return lambda: target.client("s3").put_object(Bucket=target.name("photos"), Key=key, Body=_photo())
 
 
 def test_trigger_on_new_objects_replaces_the_buckets_trigger(looping):
     s3 = looping.client("s3")
-    arn = looping.client("lambda").get_function(FunctionName="thumbs")["Configuration"]["FunctionArn"]
-    config = trigger_on_new_objects(looping, "photos", arn, prefix="uploads/", suffix=".jpg")
+    arn = looping.client("lambda").get_function(FunctionName=looping.name("thumbs"))["Configuration"]["FunctionArn"]
+    config = trigger_on_new_objects(looping, looping.name("photos"), arn, prefix="uploads/", suffix=".jpg")
     assert notification_problems(config, arn) == []
-    [rule] = s3.get_bucket_notification_configuration(Bucket="photos")["LambdaFunctionConfigurations"]
+    [rule] = s3.get_bucket_notification_configuration(Bucket=looping.name("photos"))["LambdaFunctionConfigurations"]
     assert rule["LambdaFunctionArn"] == arn and rule["Events"] == ["s3:ObjectCreated:*"]
     assert {r["Name"].lower(): r["Value"] for r in rule["Filter"]["Key"]["FilterRules"]} == {
         "prefix": "uploads/", "suffix": ".jpg"}
@@ -235,45 +237,49 @@ def test_load_trigger_reads_the_latest_edit(tmp_path):
 
 
 def test_terminate_stops_the_loop_before_the_budget(looping):
-    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(1000, 30.0))
+    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, looping.name("photos")), Budget(1000, 30.0))
     assert run.stopped_by == STOPPED_BY_DETECTION and run.recursive_loop == "Terminate"
     assert run.count == MAX_HOPS and run.dropped == 1 and run.braked_at is None
     assert all(i.ok for i in run.invocations)
-    arn = looping.client("lambda").get_function(FunctionName="thumbs")["Configuration"]["FunctionArn"]
+    arn = looping.client("lambda").get_function(FunctionName=looping.name("thumbs"))["Configuration"]["FunctionArn"]
     assert [hop(i, arn) for i in run.invocations] == list(range(1, MAX_HOPS + 1))
     assert len(chains(run.invocations)) == 1
+    # the handler prints what it handled and its trace header: on AWS the logs are where they are read
+    assert [handler_said(i)["trace"] for i in run.invocations] == [i.trace_id for i in run.invocations]
+    assert {handler_said(i)["object"] for i in run.invocations} == {"uploads/a.jpg", "thumbnails/a.jpg"}
 
 
 def test_allow_runs_until_the_invocation_budget_and_the_brake_ends_it(looping):
-    looping.set_recursive_loop("thumbs", "Allow")
-    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(40, 30.0))
+    looping.cloud.set_recursive_loop(looping.name("thumbs"), "Allow")
+    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, looping.name("photos")), Budget(40, 30.0))
     assert run.stopped_by == STOPPED_BY_INVOCATIONS and run.dropped == 0 and run.recursive_loop == "Allow"
     assert run.count >= 40 > MAX_HOPS  # detection off: past 16 hops
     assert run.count <= 43  # the brake leaves at most what was running or queued
-    assert looping.client("s3").get_bucket_notification_configuration(Bucket="photos").get(
+    assert looping.client("s3").get_bucket_notification_configuration(Bucket=looping.name("photos")).get(
         "LambdaFunctionConfigurations") is None
     time.sleep(0.3)
-    assert len(looping.records("thumbs")) == run.count  # nothing ran after the run ended
+    assert len(looping.invocations("thumbs")) == run.count  # nothing ran after the run ended
 
 
 def test_allow_runs_until_the_time_budget(looping):
-    looping.set_recursive_loop("thumbs", "Allow")
+    looping.cloud.set_recursive_loop(looping.name("thumbs"), "Allow")
     # 3 s: a cold start of the Pillow function alone can take over a second on a loaded machine.
-    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(100_000, 3.0))
+    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, looping.name("photos")),
+                     Budget(100_000, 3.0))
     assert run.stopped_by == STOPPED_BY_TIME
     assert 3.0 <= run.braked_at < 3.5
     assert run.count > 1 and run.rate > 0  # how far it got depends on the machine
     time.sleep(0.3)
-    assert len(looping.records("thumbs")) == run.count
+    assert len(looping.invocations("thumbs")) == run.count
 
 
 def test_a_run_without_a_loop_ends_by_itself(looping):
     s3 = looping.client("s3")
-    s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={})
-    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, "photos"), Budget(10, 5.0))
+    s3.put_bucket_notification_configuration(Bucket=looping.name("photos"), NotificationConfiguration={})
+    run = watch_loop(looping, "thumbs", _upload(looping), s3_brake(looping, looping.name("photos")), Budget(10, 5.0))
     assert run.stopped_by == RAN_OUT and run.count == 0 and run.braked_at is None
 
 
 def test_watch_loop_wants_callables(looping):
     with pytest.raises(TypeError, match="callables"):
-        watch_loop(looping, "thumbs", None, s3_brake(looping, "photos"), Budget(10, 1.0))
+        watch_loop(looping, "thumbs", None, s3_brake(looping, looping.name("photos")), Budget(10, 1.0))

@@ -17,7 +17,6 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course.lessons.triggers import (
     ABSENT,
     SCHEDULE_INPUT,
@@ -27,10 +26,12 @@ from lambdalab.course.lessons.triggers import (
     connect,
     invoke_api,
     key_field_rows,
+    role_statements,
     shape,
     shape_rows,
     value_at,
 )
+from lambdalab.course.target.local import LocalTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "events"))
 from contract import contract_problems, sample  # noqa: E402  (tests/events/contract.py)
@@ -68,28 +69,29 @@ def test_shape_outlines_nesting_and_lists():
     assert shape(["x"]) == "[str]" and shape({}) == "{}" and shape(3) == "int"
 
 
-def test_connect_refuses_bad_prefixes_and_unknown_functions(cloud):
-    with pytest.raises(ValueError, match="does not exist in this cloud"):
-        connect(cloud, "no-such-function")
+def test_connect_refuses_bad_prefixes_and_unknown_functions(target):
+    with pytest.raises(ValueError, match="does not exist in this target"):
+        connect(target, "no-such-function")
     with pytest.raises(ValueError, match="prefix 'Bad_Prefix' must be"):
-        connect(cloud, "inspector", prefix="Bad_Prefix")
+        connect(target, "inspector", prefix="Bad_Prefix")
     with pytest.raises(ValueError, match="sqs_max_receives"):
-        connect(cloud, "inspector", prefix="other", sqs_max_receives=0)
+        connect(target, "inspector", prefix="other", sqs_max_receives=0)
 
 
 # --- the six triggers, for real ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    with LocalCloud(cpu_limit=False, async_retry_delays=(0.1, 0.2)) as c:
-        c.deploy("inspector", DEMO, "inspector.lambda_handler", env={"WORK_MS": "150"})
-        yield c
+def target():
+    with LocalTarget(cpu_limit=False, async_retry_delays=(0.1, 0.2)) as t:
+        role = t.create_role("inspector", role_statements(t, "inspector"))
+        t.create_function("inspector", DEMO, "inspector.lambda_handler", role=role, env={"WORK_MS": "150"})
+        yield t
 
 
 @pytest.fixture(scope="module")
-def fired(cloud):
-    triggers = connect(cloud, "inspector")
+def fired(target):
+    triggers = connect(target, "inspector")
     return triggers, {f.source: f for f in triggers.fire_all()}
 
 
@@ -111,7 +113,7 @@ def test_every_source_reaches_the_handler_once_with_its_own_event(fired):
     schedule_event = firings["schedule"].event
     assert set(schedule_event) == set(SCHEDULE_INPUT) and schedule_event["job"] == "tidy-up"
     assert schedule_event["schedule_arn"] == triggers.schedule_arn
-    assert triggers.schedule_arn.endswith(":schedule/default/inspector-schedule")
+    assert triggers.schedule_arn.endswith(f":schedule/default/{triggers.target.name('inspector-schedule')}")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", schedule_event["scheduled_time"])
     assert firings["http"].event["rawPath"] == "/orders/42"
     assert firings["http"].event["routeKey"] == "$default"  # quick create: one catch-all route
@@ -137,7 +139,7 @@ def test_push_sources_are_async_and_polled_and_http_ones_sync(fired):
         assert f.returned_at < f.invocations[0].ended_at, f"the {source} caller should not wait for the function"
 
 
-def test_a_dynamodb_put_update_delete_arrives_as_three_changes_in_order(cloud, fired):
+def test_a_dynamodb_put_update_delete_arrives_as_three_changes_in_order(target, fired):
     triggers, _ = fired
     firing = triggers.fire_dynamodb({"id": {"S": "x1"}, "n": {"N": "1"}}, update={"n": {"N": "2"}}, delete=True)
     records = [r for inv in firing.invocations for r in inv.event["Records"]]
@@ -164,10 +166,10 @@ def test_tables_and_raw_events_describe_the_firings(fired):
     assert raw._repr_html_().count("<details>") == 6
 
 
-def test_the_schedule_invokes_through_its_own_execution_role(cloud, fired):
+def test_the_schedule_invokes_through_its_own_execution_role(target, fired):
     triggers, _ = fired
-    target = cloud.client("scheduler").get_schedule(Name=triggers.schedule_name)["Target"]
-    iam = cloud.client("iam")
+    target = target.client("scheduler").get_schedule(Name=triggers.schedule_name)["Target"]
+    iam = target.client("iam")
     role = target["RoleArn"].split("/")[-1]
     trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
@@ -178,41 +180,45 @@ def test_the_schedule_invokes_through_its_own_execution_role(cloud, fired):
     assert policy["Statement"] == [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
                                     "Resource": triggers.function_arn}]
     # Unlike the rule, the schedule needs no statement in the function's policy.
-    statements = json.loads(cloud.client("lambda").get_policy(FunctionName="inspector")["Policy"])["Statement"]
+    policy = target.client("lambda").get_policy(FunctionName=target.name("inspector"))["Policy"]
+    statements = json.loads(policy)["Statement"]
     assert {s["Principal"]["Service"] for s in statements} == {
         "s3.amazonaws.com", "events.amazonaws.com", "apigateway.amazonaws.com"}
 
 
-def test_connect_adopts_an_api_and_a_schedule_made_with_the_aws_calls(cloud):
+def test_connect_adopts_an_api_and_a_schedule_made_with_the_aws_calls(target):
     """What lesson 01 does: create_api(Target=...) and create_schedule(...) first, then connect."""
-    arn = cloud.deploy("adopted", DEMO, "inspector.lambda_handler")["FunctionArn"]
-    api = cloud.client("apigatewayv2").create_api(Name="mine", ProtocolType="HTTP", Target=arn)
-    cloud.client("lambda").add_permission(
-        FunctionName="adopted", StatementId="api", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:{cloud.region}:{cloud.account_id}:{api['ApiId']}/*/$default")
-    sch = cloud.client("scheduler")
-    sch.create_schedule(Name="mine", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
-                        Target={"Arn": arn, "RoleArn": cloud.default_role(), "Input": '{"hello": "schedule"}'})
-    triggers = connect(cloud, "adopted", api_id=api["ApiId"], schedule_name="mine")
+    role = target.create_role("adopted", [target.logging_statement(target.name("adopted"))])
+    arn = target.create_function("adopted", DEMO, "inspector.lambda_handler", role=role)["FunctionArn"]
+    api = target.client("apigatewayv2").create_api(Name=target.name("mine"), ProtocolType="HTTP", Target=arn)
+    target.client("lambda").add_permission(
+        FunctionName=target.name("adopted"), StatementId="api", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{target.region}:{target.account_id}:{api['ApiId']}/*/$default")
+    sch = target.client("scheduler")
+    sch.create_schedule(Name=target.name("mine"), ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
+                        Target={"Arn": arn, "RoleArn": target.cloud.default_role(), "Input": '{"hello": "schedule"}'})
+    triggers = connect(target, "adopted", api_id=api["ApiId"], schedule_name=target.name("mine"))
     assert triggers.base_url == api["ApiEndpoint"]
-    assert (triggers.schedule, triggers.schedule_name) == ("rate(1 hour)", "mine")
+    assert (triggers.schedule, triggers.schedule_name) == ("rate(1 hour)", target.name("mine"))
     assert triggers.fire_schedule().event == {"hello": "schedule"}
     http = triggers.fire_http("GET", "x")
     assert http.reply[0] == 200 and http.event["rawPath"] == "/x"
     with pytest.raises(ValueError, match="no schedule 'nope'"):
-        connect(cloud, "adopted", prefix="adopt2", api_id=api["ApiId"], schedule_name="nope")
+        connect(target, "adopted", prefix="adopt2", api_id=api["ApiId"], schedule_name="nope")
     with pytest.raises(ValueError, match="no HTTP API 'nope'"):
-        connect(cloud, "adopted", prefix="adopt3", schedule_name="mine", api_id="nope")
+        connect(target, "adopted", prefix="adopt3", schedule_name=target.name("mine"), api_id="nope")
     with pytest.raises(ValueError, match="targets .*adopted, not inspector"):
-        connect(cloud, "inspector", prefix="adopt4", schedule_name="mine")
+        connect(target, "inspector", prefix="adopt4", schedule_name=target.name("mine"))
 
 
-def test_invoke_api_sync_waits_and_async_retries(cloud):
-    cloud.deploy("worker", DEMO, "worker.lambda_handler")
-    ok = invoke_api(cloud, "worker", {"job": 1, "work_ms": 200})
-    failed = invoke_api(cloud, "worker", {"job": 2, "work_ms": 50, "fail": True})
-    queued = invoke_api(cloud, "worker", {"job": 3, "work_ms": 200}, "Event")
-    retried = invoke_api(cloud, "worker", {"job": 4, "work_ms": 50, "fail": True}, "Event")
+def test_invoke_api_sync_waits_and_async_retries(target):
+    role = target.create_role("worker", [target.logging_statement(target.name("worker"))])
+    target.create_function("worker", DEMO, "worker.lambda_handler", role=role)
+    ok = invoke_api(target, "worker", {"job": 1, "work_ms": 200})
+    failed = invoke_api(target, "worker", {"job": 2, "work_ms": 50, "fail": True})
+    queued = invoke_api(target, "worker", {"job": 3, "work_ms": 200}, "Event")
+    retried = invoke_api(target, "worker", {"job": 4, "work_ms": 50, "fail": True}, "Event")
     assert ok.reply == (200, '{"job": 1, "status": "done"}') and ok.caller_ms >= 200
     assert failed.reply[0] == 200 and "FunctionError Unhandled" in failed.answer
     assert json.loads(failed.reply[1])["errorType"] == "JobFailed" and len(failed.invocations) == 1
@@ -223,6 +229,6 @@ def test_invoke_api_sync_waits_and_async_retries(cloud):
     assert [t.get_text().split("\n")[1] for t in ax.get_yticklabels()] == [
         "RequestResponse (sync)", "RequestResponse (sync)", "Event (async)", "Event (async)"]
     with pytest.raises(ValueError, match="invocation_type"):
-        invoke_api(cloud, "worker", {}, "DryRun")
+        invoke_api(target, "worker", {}, "DryRun")
     with pytest.raises(ValueError, match="no firings"):
         caller_timeline([])

@@ -17,6 +17,7 @@ import pytest
 from lambdalab.course.target import reports, teardown
 from lambdalab.course.target.runs import Run, age_text, run_of
 
+COLD_ID = "3604209a-e9a3-11e6-939a-754dd98c7be3"
 COLD = ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 12.34 ms\tBilled Duration: 133 ms\t"
         "Memory Size: 128 MB\tMax Memory Used: 18 MB\tInit Duration: 120.50 ms\t\n")
 TRACED = ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 2.00 ms\tBilled Duration: 2 ms\t"
@@ -33,6 +34,50 @@ def test_a_cold_report_line_is_parsed_with_its_init_duration() -> None:
 def test_the_xray_part_of_a_traced_report_is_not_a_field() -> None:
     report = reports.parse_report_line(TRACED)
     assert report.init_ms is None and report.billed_ms == 2
+
+
+class StreamLogs:
+    """FilterLogEvents' answer for one log group with several streams, filtered by the pattern's words."""
+
+    class exceptions:  # noqa: N801 - boto3's attribute name
+        ResourceNotFoundException = KeyError
+
+    def __init__(self, events: list[dict]):
+        self.events = events
+
+    def get_paginator(self, operation: str):
+        assert operation == "filter_log_events"
+        events = self.events
+
+        class Pages:
+            def paginate(self, logGroupName: str, filterPattern: str = ""):  # noqa: N803 - boto3's names
+                words = filterPattern.strip('"')
+                return [{"events": [e for e in events if words in e["message"]]}]
+        return Pages()
+
+
+def test_invocations_are_read_from_the_logs_with_what_the_handler_printed() -> None:
+    """Two environments (log streams), interleaved in time: each line belongs to the invocation
+    between its stream's START and REPORT."""
+    warm = COLD.replace(COLD_ID, "b").replace("\tInit Duration: 120.50 ms", "")
+    other = COLD.replace(COLD_ID, "c")
+    logs = StreamLogs([
+        {"logStreamName": "env-1", "timestamp": 1000, "message": "START RequestId: a Version: $LATEST\n"},
+        {"logStreamName": "env-2", "timestamp": 1001, "message": "START RequestId: c Version: $LATEST\n"},
+        {"logStreamName": "env-1", "timestamp": 1002, "message": '{"object": "one"}\n'},
+        {"logStreamName": "env-2", "timestamp": 1003, "message": '{"object": "two"}\n'},
+        {"logStreamName": "env-1", "timestamp": 1200, "message": COLD.replace(COLD_ID, "a")},
+        {"logStreamName": "env-1", "timestamp": 1300, "message": "START RequestId: b Version: $LATEST\n"},
+        {"logStreamName": "env-1", "timestamp": 1301, "message": '{"object": "three"}\n'},
+        {"logStreamName": "env-2", "timestamp": 1302, "message": other},
+        {"logStreamName": "env-1", "timestamp": 1320, "message": warm},
+    ])
+    found = reports.read_invocations(logs, "fn")
+    assert [(i.request_id, i.environment_id, i.cold, i.log_lines) for i in found] == [
+        ("a", "env-1", True, ['{"object": "one"}']), ("c", "env-2", True, ['{"object": "two"}']),
+        ("b", "env-1", False, ['{"object": "three"}'])]
+    assert found[0].ended_at == 1.2 and found[0].started_at == pytest.approx(1.2 - 0.01234)
+    assert (found[0].billed_ms, found[0].memory_mb, found[0].init_ms, found[0].ok) == (133, 128, 120.5, True)
 
 
 def test_other_lines_are_not_reports() -> None:

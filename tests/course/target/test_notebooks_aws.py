@@ -1,0 +1,41 @@
+"""Lessons 01, 04, 05 and 06 on the `aws` target: each notebook runs to the end against the
+`lambdalab cloud --iam` stand-in (IAM enforced, as AWS always does), and afterwards the stand-in
+holds nothing of the run: `target.close()` deleted it all. The local target runs the same
+notebooks under `make test` (nbval over notebooks/).
+
+AWS behaviour followed: every resource can be listed by name per service, since the Resource
+Groups Tagging API does not cover IAM, Scheduler or API Gateway v2
+(https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html);
+Lambda's loop detection stops a recursive S3 loop after about 16 invocations
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from lambdalab.course.target import teardown
+from lambdalab.course.target.aws import aws_session, clients_of
+
+NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
+
+
+def run(notebook: Path) -> list[str]:
+    """Execute the notebook (its kernel inherits this process's environment); returns its text outputs."""
+    book = nbformat.read(notebook, as_version=4)
+    NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return ["".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+@pytest.mark.parametrize("name", ["01_triggers_and_events", "04_thumbnail_service", "05_least_privilege",
+                                  "06_recursive_loops"])
+def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, name) -> None:
+    texts = run(NOTEBOOKS / f"{name}.ipynb")
+    shown = "\n".join(texts)
+    assert f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}" in shown  # the plan, before anything was created
+    assert "expected cost of a full run on aws" in shown
+    assert teardown.inventory(clients_of(aws_session(sandbox))) == []
