@@ -284,3 +284,47 @@ def test_the_launchers_spec_round_trips_and_refuses_a_line_break(tmp_path: Path)
     assert "/somewhere/site" in spec["binds"] and "/usr" in spec["binds"]
     with pytest.raises(ValueError, match="line break"):
         _spec(tmp_path / "a\nb", None, 512, {}, None, None)
+
+
+def test_the_sandboxs_init_exits_with_its_parent_even_one_gone_before_it_ran() -> None:
+    """The init (pid 1 of the sandbox's PID namespace) lives as long as the launcher that forked
+    it. Under load the launcher can finish a short run (the sandbox probe) before the init is
+    first scheduled: a parent-death signal set by the init then never came, and each such init
+    paused forever, reparented to the host's pid 1. Here the parent is gone before `_init` runs."""
+    from lambdalab.runtime.sandbox.launcher import _init
+
+    lifeline, held = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's own exit status is the assertion)
+        os.close(held)
+        try:
+            _init(lifeline)
+        finally:
+            os._exit(99)
+    os.close(held)  # the parent "exits" before the init looks at it
+    os.close(lifeline)
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the init outlived its parent")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_no_sandbox_process_outlives_the_probe() -> None:
+    """Every process the launcher made (the forking parent, the init, the worker) is gone once
+    `probe()` returns."""
+    import psutil
+
+    def inits() -> set[int]:
+        return {p.pid for p in psutil.process_iter(["cmdline"])
+                if any("_lambdalab_probe_" in part for part in (p.info["cmdline"] or []))}
+
+    before = inits()
+    assert probe().ok
+    deadline = time.monotonic() + 10
+    while (left := inits() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left

@@ -169,22 +169,32 @@ def _setns(fd: int, kind: int) -> None:
     os.close(fd)
 
 
-def _init() -> None:
+def _init(lifeline: int) -> None:
     """Pid 1 of the PID namespace: reaps orphans, so the worker is an ordinary process (pid 2) as on Lambda.
 
-    An init ignores signals it has no handler for, even SIGKILL sent from inside: a handler that
-    kills itself must die, as on Lambda.
+    It lives as long as the forking parent: `lifeline` is the read end of a pipe whose only write
+    end that parent holds, so the read returns at the parent's exit, even one that came before
+    this process first ran (a parent-death signal set here would miss it, and an init left
+    behind pauses forever). An init ignores signals it has no handler for, even SIGKILL sent from
+    inside: a handler that kills itself must die, as on Lambda.
     """
     import signal
 
-    _libc.prctl(PR_SET_PDEATHSIG, SIGKILL)  # dies with the waiting parent
-    os.closerange(0, 65536)  # holds no pipe open: the runtime reads the log and the pid to their end
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # so that pause() returns for each orphan
-    while True:
+    os.closerange(0, lifeline)  # holds no other pipe open: the runtime reads the log and the pid to their end
+    os.closerange(lifeline + 1, 65536)
+
+    def reap(*_: object) -> None:
         try:
-            os.wait()
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
         except ChildProcessError:
-            signal.pause()
+            pass
+
+    signal.signal(signal.SIGCHLD, reap)
+    reap()
+    while os.read(lifeline, 1):  # retried after each SIGCHLD's reaping; empty once the parent is gone
+        pass
+    os._exit(0)
 
 
 def _mirror_exit(pid: int) -> None:
@@ -228,8 +238,11 @@ def main() -> None:
         _map_ids(0, uid, 0, gid)
         _build_root(spec)
     _check(_libc.unshare(CLONE_NEWPID), "unshare pid")
+    lifeline, held = os.pipe()
     if os.fork() == 0:
-        _init()
+        os.close(held)
+        _init(lifeline)
+    os.close(lifeline)
     pid = os.fork()
     report = spec["pid_fd"]
     if pid:
@@ -237,6 +250,7 @@ def main() -> None:
             os.write(report, f"p{pid}\n".encode())
             os.close(report)
         _mirror_exit(pid)
+    os.close(held)  # the init's lifeline is the waiting parent's alone
     _libc.prctl(PR_SET_PDEATHSIG, SIGKILL)  # dies with the waiting parent
     # /proc of the new PID namespace, over the host's (or a crashed worker's) one.
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
