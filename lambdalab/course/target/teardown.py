@@ -21,7 +21,7 @@ from lambdalab.course.target.runs import PREFIX, Run, run_of
 
 Clients = Callable[[str], Any]  # a boto3 client for a service name, pointed at the target
 
-_GONE = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NotFoundException",
+_GONE = {"ResourceNotFoundException", "NoSuchEntity", "ParameterNotFound", "NoSuchBucket", "NotFoundException",
          "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound"}
 
 
@@ -118,8 +118,22 @@ def _apis(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
+def _secrets(clients: Clients, prefix: str) -> list[Resource]:
+    # ListSecrets leaves out secrets already scheduled for deletion: those are gone for a run.
+    found = _pages(clients("secretsmanager"), "list_secrets", "SecretList")
+    return [Resource("secretsmanager", "secret", s["Name"], s["ARN"]) for s in found if _mine(s["Name"], prefix)]
+
+
+def _parameters(clients: Clients, prefix: str) -> list[Resource]:
+    # A hierarchical parameter (`/lw-<run>-app/key`) carries the prefix after its leading slash.
+    found = _pages(clients("ssm"), "describe_parameters", "Parameters")
+    return [Resource("ssm", "parameter", p["Name"], p["Name"]) for p in found
+            if _mine(p["Name"].lstrip("/"), prefix)]
+
+
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups, _roles)
+    _schedules, _rules, _apis, _mappings, _functions, _topics, _queues, _tables, _buckets, _secrets, _parameters,
+    _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -178,6 +192,10 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("events", "rule"): lambda: _delete_rule(clients("events"), r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
+        # Without recovery: the default 7 to 30 day window would keep the name taken and the secret billed.
+        ("secretsmanager", "secret"): lambda: clients("secretsmanager").delete_secret(
+            SecretId=r.ident, ForceDeleteWithoutRecovery=True),
+        ("ssm", "parameter"): lambda: clients("ssm").delete_parameter(Name=r.ident),
     }
     try:
         actions[(r.service, r.kind)]()
