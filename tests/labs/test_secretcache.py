@@ -3,7 +3,7 @@ by a role allowed that one secret.
 
 The checks open a local cloud with IAM ENFORCEMENT ON, store a key in Secrets Manager and an
 endpoint in Parameter Store, give the track's `policy(...)` to the function's role, deploy the
-track's handler (Powertools packaged from its requirements.txt) with a 5-second TTL, and:
+track's handler (Powertools packaged from its requirements.txt) with a 3-second TTL, and:
 
 - the policy must be valid and the linter must find nothing;
 - the function must sign with the stored key and answer the stored endpoint;
@@ -33,7 +33,7 @@ from lambdalab.course.paths import lab_dir as source_dir
 from lambdalab.course.paths import solution_dir
 from lambdalab.course.target.local import LocalTarget
 
-TTL_S = 5
+TTL_S = 3
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def stage(target) -> lesson.Stage:
 
 @pytest.fixture(scope="module")
 def role(target, stage, builder, code) -> str:
-    """The track's handler deployed as "signer" (TTL 5 s) with the role your policy describes."""
+    """The track's handler deployed as "signer" (TTL 3 s) with the role your policy describes."""
     try:
         return lesson.deploy_signer(target, stage, "signer", code, TTL_S, builder)
     except NotImplementedError as e:
