@@ -9,7 +9,7 @@ track's handler (Powertools packaged from its requirements.txt) with a 3-second 
 - the function must sign with the stored key and answer the stored endpoint;
 - the key must be cached: a rotation is not seen at once, and is seen once the TTL has passed,
   with one GetSecretValue per fetch;
-- code running with the role must be refused another secret (AccessDeniedException).
+- the role's policy must refuse another secret (AccessDeniedException).
 
 Run them with `check("secretcache")` in a notebook or `lambdalab check secretcache` in a shell.
 AWS behaviour followed: https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html
@@ -20,6 +20,7 @@ AWS behaviour followed: https://docs.aws.amazon.com/secretsmanager/latest/usergu
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +31,6 @@ from lambdalab.course import iampolicy
 from lambdalab.course.lessons import least_privilege
 from lambdalab.course.lessons import secrets as lesson
 from lambdalab.course.paths import lab_dir as source_dir
-from lambdalab.course.paths import solution_dir
 from lambdalab.course.target.local import LocalTarget
 
 TTL_S = 3
@@ -137,15 +137,32 @@ def test_the_key_is_cached_for_the_ttl(target, stage, signer):
 
 
 def test_the_role_reads_no_other_secret(target, stage, role):
-    """Code running with the function's role is refused any other secret.
+    """Whoever holds your role's permissions is refused any other secret.
 
     Hint: the GetSecretValue statement's Resource is the secret's own ARN (secret_arn), not "*" and
     not a pattern that matches other secrets.
     """
     other = target.client("secretsmanager").create_secret(Name=target.name("payroll-db"), SecretString="x",
                                                            Tags=target.tag_list())["ARN"]
-    target.create_function("probe", solution_dir("lesson12"), "probe.lambda_handler", role=role)
-    mine = target.invoke("probe", {"secret_id": stage.secret_arn})["Payload"]
-    theirs = target.invoke("probe", {"secret_id": other})["Payload"]
-    assert mine["answer"] == "read it", f"the role cannot read its own secret: {mine['answer']}"
-    assert theirs["answer"] == "AccessDeniedException", f"the role can read another secret: {theirs['answer']}"
+    reader = as_holder_of(target, role)
+    try:
+        reader.get_secret_value(SecretId=stage.secret_arn)
+    except reader.exceptions.ClientError as e:
+        pytest.fail(f"the role cannot read its own secret: {e.response['Error']['Code']}", pytrace=False)
+    with pytest.raises(reader.exceptions.ClientError) as refused:
+        reader.get_secret_value(SecretId=other)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def as_holder_of(target, role_arn: str) -> Any:
+    """A Secrets Manager client for an IAM user holding exactly the role's inline policy: the same
+    policy evaluation as the function's calls, without starting a second function."""
+    iam = target.client("iam")
+    role_name = role_arn.rsplit("/", 1)[-1]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName="lesson")["PolicyDocument"]
+    user = target.name("policy-holder")
+    iam.create_user(UserName=user, Tags=target.tag_list())
+    iam.put_user_policy(UserName=user, PolicyName="lesson", PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return target.client("secretsmanager", aws_access_key_id=key["AccessKeyId"],
+                         aws_secret_access_key=key["SecretAccessKey"])
