@@ -83,7 +83,8 @@ def test_get_parameters_by_path_is_authorized_against_the_path(iam_cloud) -> Non
     ssm.put_parameter(Name="/team/app/a", Value="1", Type="String")
     ssm.put_parameter(Name="/team/app/b", Value="2", Type="String")
     user = user_session(iam_cloud, "path-reader", [
-        {"Effect": "Allow", "Action": "ssm:GetParametersByPath", "Resource": arn(iam_cloud, "ssm", "parameter/team/app")},
+        {"Effect": "Allow", "Action": "ssm:GetParametersByPath",
+         "Resource": arn(iam_cloud, "ssm", "parameter/team/app")},
     ]).client("ssm", endpoint_url=iam_cloud.endpoint)
     found = user.get_parameters_by_path(Path="/team/app")["Parameters"]
     assert sorted(p["Name"] for p in found) == ["/team/app/a", "/team/app/b"]
