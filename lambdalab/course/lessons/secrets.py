@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -262,6 +263,32 @@ def plot_rotation(points: Sequence[RotationPoint], ttl_s: int) -> "Figure":
     return fig
 
 
-def monthly_secret_cost(invocations_per_month: float, calls_per_1000: float, secrets: int = 1) -> float:
+SECONDS_PER_MONTH = 30 * 24 * 3600
+
+
+def monthly_secret_calls(invocations_per_month: float, ttl_s: int, mean_duration_ms: float) -> float:
+    """GetSecretValue calls in a month of steady traffic. Without a cache, one per invocation.
+    With one, one per environment per TTL, at most one per invocation; the environments are at
+    least the concurrency, rate x duration (Little's law), and at least one."""
+    if ttl_s <= 0:
+        return invocations_per_month
+    environments = max(1.0, math.ceil(invocations_per_month / SECONDS_PER_MONTH * mean_duration_ms / 1000))
+    return min(invocations_per_month, environments * SECONDS_PER_MONTH / ttl_s)
+
+
+def monthly_secret_cost(calls_per_month: float, secrets: int = 1) -> float:
     """Secrets Manager's bill for a month: the secrets stored plus the API calls made."""
-    return secrets * SECRET_PRICE_PER_MONTH + invocations_per_month / 1000 * calls_per_1000 * SECRETS_API_PRICE_PER_CALL
+    return secrets * SECRET_PRICE_PER_MONTH + calls_per_month * SECRETS_API_PRICE_PER_CALL
+
+
+def monthly_rows(runs: Sequence[CacheRun], volumes: Sequence[int]) -> list[dict[str, Any]]:
+    """Secrets Manager's monthly bill per function at each traffic volume (steady traffic)."""
+    rows = []
+    for n in volumes:
+        row: dict[str, Any] = {"invocations a month": f"{n:,}"}
+        for r in runs:
+            calls = monthly_secret_calls(n, r.ttl_s, r.mean_warm_ms)
+            row[f"calls, {r.label}"] = f"{calls:,.0f}"
+            row[f"$ a month, {r.label}"] = f"{monthly_secret_cost(calls):,.2f}"
+        rows.append(row)
+    return rows

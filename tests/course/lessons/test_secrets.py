@@ -40,8 +40,19 @@ def test_cost_per_1000_adds_lambda_and_the_secret_calls() -> None:
 
 
 def test_monthly_cost_is_storage_plus_calls() -> None:
-    assert lesson.monthly_secret_cost(10_000_000, 1000) == pytest.approx(0.40 + 10_000_000 * 0.05 / 10_000)
-    assert lesson.monthly_secret_cost(0, 1000, secrets=2) == pytest.approx(0.80)
+    assert lesson.monthly_secret_cost(10_000_000 * 1.0) == pytest.approx(0.40 + 10_000_000 * 0.05 / 10_000)
+    assert lesson.monthly_secret_cost(0, secrets=2) == pytest.approx(0.80)
+
+
+def test_monthly_calls_without_a_cache_are_the_invocations_and_with_one_per_environment_per_ttl() -> None:
+    month = lesson.SECONDS_PER_MONTH
+    assert lesson.monthly_secret_calls(1_000_000, 0, 20.0) == 1_000_000
+    # 10 million a month is ~3.9 a second; at 20 ms that is under one busy environment.
+    assert lesson.monthly_secret_calls(10_000_000, 300, 20.0) == pytest.approx(month / 300)
+    # 1 billion a month at 500 ms: ~193 concurrent environments, each fetching once per TTL.
+    assert lesson.monthly_secret_calls(1_000_000_000, 300, 500.0) == pytest.approx(193 * month / 300)
+    # Never more calls than invocations.
+    assert lesson.monthly_secret_calls(1_000, 300, 20.0) == 1_000
 
 
 def test_pickup_is_the_first_answer_with_the_new_key() -> None:
