@@ -8,9 +8,14 @@ Two faults of moto's `access_control` are mended here while a cloud is open:
   `SignatureDoesNotMatch`, even for an administrator. Only a form-encoded (query protocol)
   request, whose body the server has already parsed into parameters, is signed over them.
 - moto authorizes most services' calls against the resource `*`, so an Allow scoped to an ARN
-  (least privilege) is denied. Lambda, DynamoDB and CloudWatch Logs calls are checked here
-  against the ARN of the function, table or log group they name, as AWS documents it in each
-  service's "Actions, resources, and condition keys" page; S3, SQS, IAM and STS already are.
+  (least privilege) is denied. Lambda, DynamoDB, CloudWatch Logs, Secrets Manager and SSM
+  Parameter Store calls are checked here against the ARN of the function, table, log group,
+  secret or parameter they name, as AWS documents it in each service's "Actions, resources, and
+  condition keys" page; S3, SQS, IAM and STS already are. A secret's ARN ends in six random
+  characters, so a call naming a secret is checked against the full ARN of the secret it finds;
+  `GetParameters` is checked against each parameter it names (all must be allowed), and
+  `GetParametersByPath` against the path, not the parameters it returns (Parameter Store's
+  "How Parameter Store authorizes parameter retrieval").
   moto names the action after the operation; where IAM's name differs (`Invoke` is
   `lambda:InvokeFunction`, S3's `ListObjectsV2` is `s3:ListBucket`, `HeadObject` is
   `s3:GetObject`) the check uses IAM's: without it an Allow of `s3:ListBucket` lets nothing list.
@@ -84,10 +89,18 @@ def _create_aws_request(original: Any) -> Any:
 
 
 def _check_action_permitted(original: Any) -> Any:
-    def check(self: Any, resource: str) -> None:
+    def check(self: Any, resource: str | tuple[str, ...]) -> None:
         self._action = IAM_ACTIONS.get(self._action, self._action)
-        return original(self, resource)
+        # A call naming several resources (GetParameters) needs every one of them allowed.
+        for each in (resource,) if isinstance(resource, str) else resource:
+            original(self, each)
     return check
+
+
+def _iam_match(pattern: str, string: str) -> re.Match[str] | None:
+    """IAM's wildcards: `*` any run of characters, `?` any one; everything else literally."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.match(f"^{regex}$", string)
 
 
 def _json_body(response: Any) -> dict[str, Any]:
@@ -137,15 +150,49 @@ def log_resource(response: Any) -> str:
     return _resource(response, "logs", group, f"log-group:{group}" + (f":log-stream:{stream}" if stream else ""))
 
 
+def secret_resource(response: Any) -> str:
+    """The secret a Secrets Manager call names, as its full ARN when it exists, or `*` (ListSecrets).
+
+    A name or partial ARN is resolved through moto's store, since a policy names the ARN with its
+    random suffix (or `secret:NAME-??????`); a secret not found (CreateSecret, a typo) is checked
+    as `secret:NAME`, which such a policy does not match."""
+    body = _json_body(response)
+    secret_id = body.get("SecretId") or body.get("Name")
+    if not secret_id:
+        return "*"
+    found = response.backend.secrets.get(secret_id)
+    return found.arn if found is not None else _resource(response, "secretsmanager", secret_id, f"secret:{secret_id}")
+
+
+def _parameter_arn(response: Any, name: str) -> str:
+    # `/app/key` is `parameter/app/key`, `key` is `parameter/key`: one slash either way.
+    return _resource(response, "ssm", name, f"parameter/{name.lstrip('/')}")
+
+
+def parameter_resource(response: Any) -> str | tuple[str, ...]:
+    """The parameter(s) or path a Parameter Store call names, or `*` (DescribeParameters)."""
+    body = _json_body(response)
+    names = body.get("Names")
+    if isinstance(names, list) and names:
+        return tuple(_parameter_arn(response, n) for n in names)
+    name = body.get("Name") or body.get("Path")
+    return _parameter_arn(response, name) if name else "*"
+
+
 def install(patches: Patches) -> None:
-    """Sign-check the bytes sent and scope Lambda, DynamoDB and Logs calls to their resource."""
+    """Sign-check the bytes sent and scope Lambda, DynamoDB, Logs, Secrets Manager and SSM calls
+    to their resource."""
     from moto.awslambda.responses import LambdaResponse
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
     from moto.logs.responses import LogsResponse
+    from moto.secretsmanager.responses import SecretsManagerResponse
+    from moto.ssm.responses import SimpleSystemManagerResponse
 
+    patches.replace(IAMPolicyStatement, "_match", lambda _: staticmethod(_iam_match))
     patches.replace(IAMRequestBase, "_create_aws_request", _create_aws_request)
     patches.replace(IAMRequestBase, "check_action_permitted", _check_action_permitted)
     for cls, resource in ((LambdaResponse, function_resource), (DynamoHandler, table_resource),
-                          (LogsResponse, log_resource)):
+                          (LogsResponse, log_resource), (SecretsManagerResponse, secret_resource),
+                          (SimpleSystemManagerResponse, parameter_resource)):
         patches.add(cls, "_determine_resource", resource)

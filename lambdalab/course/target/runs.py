@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 COURSE_TAG = "serverless-workbook"
 PREFIX = "lw-"
 _RUN_ID = re.compile(r"^(?P<stamp>\d{10})-(?P<rand>[0-9a-f]{4})$")
-_NAME = re.compile(r"^lw-(?P<run>\d{10}-[0-9a-f]{4})-")
+_NAME = re.compile(r"(?:^|/)lw-(?P<run>\d{10}-[0-9a-f]{4})-")  # a name, or a segment of a path
 MAX_BASE = 40  # the longest name a lesson may ask for; prefix + base stays within every service's limit
 
 
@@ -54,8 +54,9 @@ class Run:
 
 
 def run_of(name: str) -> Run | None:
-    """The run whose prefix `name` carries (a log group `/aws/lambda/lw-...` included), or None."""
-    match = _NAME.match(name.rsplit("/", 1)[-1])
+    """The run whose prefix `name` carries (a log group `/aws/lambda/lw-...` or a parameter
+    `/lw-.../key` included), or None."""
+    match = _NAME.search(name)
     return Run(match["run"]) if match else None
 
 

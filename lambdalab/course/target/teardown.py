@@ -21,7 +21,7 @@ from lambdalab.course.target.runs import PREFIX, Run, run_of
 
 Clients = Callable[[str], Any]  # a boto3 client for a service name, pointed at the target
 
-_GONE = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NotFoundException",
+_GONE = {"ResourceNotFoundException", "NoSuchEntity", "ParameterNotFound", "NoSuchBucket", "NotFoundException",
          "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound",
          "StateMachineDoesNotExist"}
 
@@ -164,11 +164,24 @@ def _alarms(clients: Clients, prefix: str) -> list[Resource]:
     return found
 
 
+def _secrets(clients: Clients, prefix: str) -> list[Resource]:
+    # ListSecrets leaves out secrets already scheduled for deletion: those are gone for a run.
+    found = _pages(clients("secretsmanager"), "list_secrets", "SecretList")
+    return [Resource("secretsmanager", "secret", s["Name"], s["ARN"]) for s in found if _mine(s["Name"], prefix)]
+
+
+def _parameters(clients: Clients, prefix: str) -> list[Resource]:
+    # A hierarchical parameter (`/lw-<run>-app/key`) carries the prefix after its leading slash.
+    found = _pages(clients("ssm"), "describe_parameters", "Parameters")
+    return [Resource("ssm", "parameter", p["Name"], p["Name"]) for p in found
+            if _mine(p["Name"].lstrip("/"), prefix)]
+
+
 # State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
 # executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
     _schedules, _rules, _buses, _apis, _alarms, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
-    _tables, _buckets, _log_groups, _roles)
+    _tables, _buckets, _secrets, _parameters, _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -233,6 +246,10 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("stepfunctions", "state machine"): lambda: clients("stepfunctions").delete_state_machine(
             stateMachineArn=r.ident),
         ("cloudwatch", "alarm"): lambda: clients("cloudwatch").delete_alarms(AlarmNames=[r.name]),
+        # Without recovery: the default 7 to 30 day window would keep the name taken and the secret billed.
+        ("secretsmanager", "secret"): lambda: clients("secretsmanager").delete_secret(
+            SecretId=r.ident, ForceDeleteWithoutRecovery=True),
+        ("ssm", "parameter"): lambda: clients("ssm").delete_parameter(Name=r.ident),
     }
     try:
         actions[(r.service, r.kind)]()

@@ -1,0 +1,26 @@
+# Generated from solutions/secretcache/policy.py by `lambdalab labs build`. This copy is yours: edit it.
+# Replace each `raise NotImplementedError` with your code, then run `lambdalab check secretcache`.
+# `lambdalab labs build` never overwrites your edits (unless you pass --force).
+"""Lab `secretcache`: the execution role of the signing function, with nothing but what it needs.
+
+`policy(...)` returns the role's permissions policy as a dict. The function (handler.py) makes
+exactly these calls:
+
+- `secretsmanager:GetSecretValue` on its one secret (`secret_arn` is the secret's full ARN,
+  with the six random characters Secrets Manager adds to the name);
+- `ssm:GetParameter` on its one parameter; a parameter's ARN is
+  `arn:aws:ssm:<region>:<account>:parameter/<name without its leading slash>`;
+- and Lambda writes its logs into its log group, `/aws/lambda/<function name>`
+  (`logs:CreateLogStream` and `logs:PutLogEvents` on
+  `arn:aws:logs:<region>:<account>:log-group:/aws/lambda/<function name>:*`).
+
+The secret uses Secrets Manager's own AWS managed key, so no `kms:Decrypt` is needed (a secret
+encrypted with a customer managed key would need it on that key).
+"""
+
+
+def policy(secret_arn: str, parameter_name: str, function_name: str, region: str, account: str) -> dict:
+    # TODO(policy): Return {"Version": "2012-10-17", "Statement": [...]} allowing GetSecretValue on the secret's
+    # ARN, GetParameter on the parameter's ARN and the two log actions on the function's own log
+    # group; no "*" in any action or resource.
+    raise NotImplementedError("Exercise 'policy' in labs/secretcache/policy.py: Return {\"Version\": \"2012-10-17\", \"Statement\": [...]} allowing GetSecretValue on the secret's ARN, GetParameter on the parameter's ARN and the two log actions on the function's own log group; no \"*\" in any action or resource.")
