@@ -140,6 +140,24 @@ LESSONS: dict[str, Architecture] = {
                 ("SQS buffer", "analytics (batches)", "polled batches"),
                 ("orders bus (EventBridge)", "receipts (idempotent)", "at least once"),
                 ("email (fails)", "DLQs (SQS)", "after Lambda's retries")),
+    "11": _spec("11 · Long tasks and the 15-minute limit",
+                "client:job; function:whole job (times out); service:SQS chunks; function:chunk worker;"
+                " service:DynamoDB checkpoints; service:Step Functions Map; function:durable function",
+                ("job", "whole job (times out)", "one invocation"),
+                ("job", "SQS chunks", "split"),
+                ("SQS chunks", "chunk worker", "one chunk each"),
+                ("chunk worker", "DynamoDB checkpoints", "done chunk"),
+                ("job", "Step Functions Map", "StartExecution"),
+                ("Step Functions Map", "chunk worker", "Lambda task per chunk"),
+                ("job", "durable function", "steps, replayed")),
+    "12": _spec("12 · Secrets",
+                "client:caller; trigger:secret scanner; function:signing function; service:Secrets Manager;"
+                " service:Parameter Store; service:role: one secret's ARN",
+                ("secret scanner", "signing function", "finds a hard-coded key"),
+                ("caller", "signing function", "invoke"),
+                ("signing function", "Secrets Manager", "GetSecretValue (cached, TTL)"),
+                ("signing function", "Parameter Store", "GetParameter (cached)"),
+                ("role: one secret's ARN", "signing function", "least privilege")),
     "13": _spec("13 · Observability",
                 "client:orders; function:orders function (Powertools); service:DynamoDB table;"
                 " service:CloudWatch Logs; service:CloudWatch metrics and alarm; service:X-Ray",
@@ -156,6 +174,14 @@ LESSONS: dict[str, Architecture] = {
                 ("CloudWatch Logs", "price tables (Lambda, EC2, Fargate)", "$ / month"),
                 ("notebook", "AWS Budgets", "budget"),
                 ("AWS Budgets", "SNS alert topic", "alert at 80%")),
+    "15": _spec("15 · Deploy to your sandbox account",
+                "client:you (lambdalab deploy / sam deploy); service:uploads bucket; function:thumbnail function;"
+                " service:thumbnails bucket; service:CloudWatch Logs; service:least-privilege role",
+                ("you (lambdalab deploy / sam deploy)", "uploads bucket", "upload a photo"),
+                ("uploads bucket", "thumbnail function", "S3 event"),
+                ("thumbnail function", "thumbnails bucket", "PutObject"),
+                ("thumbnail function", "CloudWatch Logs", "REPORT lines"),
+                ("least-privilege role", "thumbnail function", "lesson 05's policy")),
 }
 
 
