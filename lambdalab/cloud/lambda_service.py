@@ -27,8 +27,9 @@ from urllib.parse import unquote
 
 from lambdalab._util.logtext import entry_lines
 from lambdalab._util.owned import owned_tempdir, remove_tree
-from lambdalab.cloud.loops import RecursionGuard
+from lambdalab.cloud.loops import Admission, RecursionGuard
 from lambdalab.cloud.request_context import serving
+from lambdalab.cloud.xray import LambdaTracer
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.errors import (
     InvalidParameterValueException,
@@ -100,7 +101,9 @@ class LambdaService:
         self.account_id = account_id
         self.echo_logs = echo_logs
         self.guard = RecursionGuard()
+        self.tracer: LambdaTracer | None = None  # Lambda's X-Ray part, set by the cloud
         self.runtime: Any = None
+        self.endpoint: str | None = None  # the cloud's address, once started
         self._provisioned: dict[str, dict[str, int]] = {}
         self._layers: dict[str, Path] = {}  # layer version ARN -> its extracted content
         self._code_lock = threading.Lock()
@@ -108,14 +111,21 @@ class LambdaService:
         self._workdir: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, endpoint: str, runtime_options: dict[str, Any]) -> Any:
-        """Start the runtime whose workers call the cloud at `endpoint`; returns it."""
+    def start(self, endpoint: str, runtime_options: dict[str, Any], xray_daemon: str | None = None) -> Any:
+        """Start the runtime whose workers call the cloud at `endpoint` (and send segments to
+        the X-Ray daemon at `xray_daemon`, `host:port`); returns it."""
         from lambdalab.runtime.service import LocalRuntime
 
+        self.endpoint = endpoint
         self._workdir = owned_tempdir("lambdalab-cloud-")  # swept by a later start should this process be killed
+        extra_env = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": self.region}
+        if xray_daemon:
+            host, _, port = xray_daemon.rpartition(":")
+            extra_env.update({"AWS_XRAY_DAEMON_ADDRESS": xray_daemon, "_AWS_XRAY_DAEMON_ADDRESS": host,
+                              "_AWS_XRAY_DAEMON_PORT": port})
         self.runtime = LocalRuntime(
             **runtime_options,
-            extra_env={"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": self.region},
+            extra_env=extra_env,
             credentials=self._credentials, log_sink=self._log_sink, on_async_failure=self._on_async_failure)
         return self.runtime
 
@@ -236,6 +246,15 @@ class LambdaService:
             self.function_created(fn)
         return name
 
+    def _admit(self, fn: Any, arn: str, incoming: str | None) -> Admission:
+        """The recursion guard's decision, under the trace header Lambda's tracing gives the run."""
+        if self.tracer is None:
+            return self.guard.admit(fn.function_name, arn, incoming)
+        decided = self.tracer.decide((fn.tracing_config or {}).get("Mode", "PassThrough"), incoming)
+        admission = self.guard.admit(fn.function_name, arn, decided)
+        self.tracer.admitted(incoming, admission.header)
+        return admission
+
     def invoke_api(self, fn: Any, payload: bytes, invocation_type: str, log_type: str | None,
                    trace_header: str | None, response_headers: dict[str, Any]) -> bytes:
         """The Invoke API: RequestResponse, Event and DryRun, with LogType=Tail."""
@@ -252,7 +271,7 @@ class LambdaService:
         except ValueError as e:
             raise LambdaApiError(400, "InvalidRequestContentException",
                                  f"Could not parse request body into json: {e}") from None
-        admission = self.guard.admit(name, fn.function_arn.split(":$LATEST")[0], trace_header)
+        admission = self._admit(fn, fn.function_arn.split(":$LATEST")[0], trace_header)
         try:
             if invocation_type == "Event":
                 if admission.stopped:
@@ -290,7 +309,7 @@ class LambdaService:
         except Exception:
             return None
         self.known(fn)
-        admission = self.guard.admit(name, fn.function_arn, trace_header)
+        admission = self._admit(fn, fn.function_arn, trace_header)
         if admission.stopped:
             self.runtime.dead_letter(name, event, "RecursiveInvocationException")
             return None
@@ -307,7 +326,7 @@ class LambdaService:
         except LambdaApiError as e:
             raise ResourceNotFoundException(e.message) from None
         self.known(fn)
-        admission = self.guard.admit(fn.function_name, fn.function_arn, trace_header)
+        admission = self._admit(fn, fn.function_arn, trace_header)
         if admission.stopped:
             raise InvalidParameterValueException(
                 f"RecursiveInvocationException: {fn.function_name} was stopped after "
@@ -323,7 +342,7 @@ class LambdaService:
             self.known(fn)
         except Exception:
             return BatchOutcome(invoked=False, ok=False)
-        admission = self.guard.admit(name, fn.function_arn, trace_header)
+        admission = self._admit(fn, fn.function_arn, trace_header)
         if admission.stopped:
             return BatchOutcome(invoked=False, ok=False)
         try:

@@ -9,7 +9,9 @@ function gets its execution role's STS credentials; START/END/REPORT lines and h
 to CloudWatch Logs in moto; recursive loops are stopped after 16 hops. HTTP APIs
 (`apigatewayv2`) and function URLs answer at the `http://127.0.0.1:PORT` address their API
 returns (`lambdalab.cloud.http_endpoints`); EventBridge Scheduler schedules fire on the same
-clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`).
+clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`). Step Functions
+executions run (moto's ASL interpreter), their tasks calling this cloud as the state machine's role
+(`lambdalab.cloud.moto.stepfunctions`), so a Lambda task is an invocation in the runtime.
 
 IAM enforcement (`iam_enforcement=True` or `enforce_iam(True)`) switches on moto's policy checks.
 moto enforces them for S3, SQS, SNS, DynamoDB, IAM and STS (also CloudWatch Logs, EventBridge,
@@ -27,20 +29,23 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import secrets
 import threading
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lambdalab.cloud import moto as moto_patches
 from lambdalab.cloud.http_endpoints import HttpEndpoints
 from lambdalab.cloud.lambda_service import LambdaService
+from lambdalab.cloud.metrics.service import CloudMetrics
 from lambdalab.cloud.pollers import EventSourcePollers
 from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
+from lambdalab.cloud.xray import LambdaTracer, XRayDaemon
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
 from lambdalab.runtime.imports import python_tag
@@ -61,7 +66,20 @@ BASIC_EXECUTION_STATEMENTS = [{
 }]
 
 _open_lock = threading.Lock()
+log = logging.getLogger(__name__)
 _open_cloud: "LocalCloud | None" = None
+
+
+def _each(*observers: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """One runtime observer that calls each of `observers` in turn; one failing skips no other."""
+    def observe(item: Any) -> None:
+        for observer in observers:
+            if observer is not None:
+                try:
+                    observer(item)
+                except Exception:
+                    log.exception("an invocation observer failed")
+    return observe
 
 
 def zip_directory(code_dir: str | Path) -> bytes:
@@ -104,6 +122,8 @@ class LocalCloud:
         self._iam_saved: tuple[float, int] | None = None
         self._session: Any = None
         self._events: Any = None
+        self.cloudwatch: CloudMetrics | None = None
+        self.xray: XRayDaemon | None = None  # AWS_XRAY_DAEMON_ADDRESS of every function
         self._open = False
 
     @property
@@ -151,8 +171,14 @@ class LocalCloud:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        self._lambda.start(self.endpoint, self._runtime_options)
+        self.xray = XRayDaemon()
+        self._lambda.start(self.endpoint, self._runtime_options, xray_daemon=self.xray.address)
+        self.cloudwatch = CloudMetrics(self._lambda.runtime, self.account_id, self.region)  # EMF, AWS/Lambda, alarms
+        tracer = self._lambda.tracer = LambdaTracer(self.xray, self.account_id, self.region)
+        runtime = self._lambda.runtime
+        runtime.on_invocation = _each(runtime.on_invocation, tracer.on_invocation)
         self._create_admin()
+        self.xray.start(lambda documents: self.client("xray").put_trace_segments(TraceSegmentDocuments=documents))
         self._pollers = EventSourcePollers(self._lambda)
         self._pollers.start()
         self.events  # noqa: B018 - EventBridge delivery must be in place before any rule targets a function
@@ -180,6 +206,12 @@ class LocalCloud:
         if self._pollers is not None:
             step(self._pollers.stop)
             self._pollers = None
+        if self.cloudwatch is not None:
+            step(self.cloudwatch.close)
+            self.cloudwatch = None
+        if self.xray is not None:
+            step(self.xray.close)
+            self.xray = None
         self._lambda.close(step)
         if self._server is not None:
             step(self._server.stop)
@@ -207,6 +239,12 @@ class LocalCloud:
         self.endpoints.reset()
         self.scheduler.invocations.clear()
         self._lambda.reset()
+        if self.cloudwatch is not None:
+            self.cloudwatch.reset()
+        if self.xray is not None:
+            self.xray.flush()  # segments of what ran before the reset belong to the emptied X-Ray
+        if self._lambda.tracer is not None:
+            self._lambda.tracer.reset()
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()
         if self._pollers is not None:
@@ -260,7 +298,7 @@ class LocalCloud:
         self._check_open()
         if self._events is None:
             from lambdalab.cloud.eventbridge import delivery as eventbridge
-            self._events = eventbridge.attach(self._lambda)
+            self._events = eventbridge.attach(self._lambda, checks_permissions=lambda: self.iam_enforced)
             self._events.clock.add_source(self.scheduler)
         return self._events
 

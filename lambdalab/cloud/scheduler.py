@@ -8,7 +8,8 @@ A Lambda target gets exactly the target's `Input` as its event (context attribut
 `<aws.scheduler.scheduled-time>` replaced), not the scheduled-rule envelope, invoked
 asynchronously as Scheduler does. When the invoke fails, Scheduler retries up to the target's
 `RetryPolicy.MaximumRetryAttempts` and then sends the payload to the `DeadLetterConfig` queue
-with Scheduler's message attributes (ERROR_CODE, ERROR_MESSAGE, EXECUTION_ID, ...).
+with Scheduler's message attributes (ERROR_CODE, ERROR_MESSAGE, EXECUTION_ID, ...). The retry
+loop and the dead-letter send are EventBridge's too (`lambdalab.cloud.eventbridge.retries`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lambdalab.cloud.eventbridge.retries import (
+    RetryPolicy,
+    TargetError,
+    dead_letter_queue,
+    send_to_dead_letter_queue,
+    with_retries,
+)
 from lambdalab.cloud.eventbridge.schedules import (
     UTC,
     Schedule,
@@ -155,12 +163,10 @@ class SchedulerInvocation:
         return self.handle is not None
 
 
-class TargetError(Exception):
-    """Scheduler could not invoke the target; `code` is the error code it reports."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+def _failure(code: str, message: str) -> TargetError:
+    # Scheduler retries every failed invoke until its RetryPolicy ends (its DLQ page lists no
+    # error it gives up on at once, unlike EventBridge rules).
+    return TargetError(code, message, retriable=True)
 
 
 def render_input(text: str, schedule_arn: str, when: datetime, execution_id: str, attempt: int) -> str:
@@ -205,15 +211,14 @@ class SchedulerSource:
         target = schedule.target
         execution_id = uuid.uuid4().hex[:16]
         made = SchedulerInvocation(schedule.arn, target.get("Arn", ""), when, "", execution_id)
-        retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))
-        for attempt in range(1, retries + 2):
-            made.attempts = attempt
-            made.payload = render_input(target.get("Input") or "{}", schedule.arn, when, execution_id, attempt)
-            try:
-                made.handle = self._invoke(target, made.payload)
-                break
-            except TargetError as e:
-                made.errors.append(f"{e.code}: {e}")
+
+        def send(number: int) -> Any:
+            made.payload = render_input(target.get("Input") or "{}", schedule.arn, when, execution_id, number)
+            return self._invoke(target, made.payload)
+
+        outcome = with_retries(send, RetryPolicy.of(target))
+        made.attempts, made.handle = outcome.attempts, outcome.result
+        made.errors = [f"{e.code}: {e}" for e in outcome.errors]
         if made.handle is None:
             self._dead_letter(schedule, target, made)
         if made.handle is not None and schedule.action_after_completion == "DELETE" \
@@ -225,40 +230,31 @@ class SchedulerSource:
     def _invoke(self, target: dict, payload: str) -> Any:
         name = lambda_function_name(target.get("Arn", ""))
         if name is None:
-            raise TargetError("ValidationException",
-                              f"the local cloud runs Lambda targets only, not {target.get('Arn')!r}")
+            raise _failure("ValidationException",
+                           f"the local cloud runs Lambda targets only, not {target.get('Arn')!r}")
         try:  # Lambda's Invoke API takes a JSON document and refuses anything else
             event = json.loads(payload)
         except ValueError as e:
-            raise TargetError("InvalidRequestContentException",
-                              f"Could not parse request body into json: {e}") from None
+            raise _failure("InvalidRequestContentException",
+                           f"Could not parse request body into json: {e}") from None
         handle = self._service.deliver(target["Arn"], event)
         if handle is None:
-            raise TargetError("ResourceNotFoundException", f"Function not found: {target['Arn']}")
+            raise _failure("ResourceNotFoundException", f"Function not found: {target['Arn']}")
         return handle
 
     def _dead_letter(self, schedule: Any, target: dict, made: SchedulerInvocation) -> None:
-        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        queue_arn = dead_letter_queue(target)
         if not queue_arn:
             log.warning("schedule %s could not invoke %s and has no dead-letter queue: %s",
                         schedule.arn, made.target_arn, made.errors[-1])
             return
-        from moto.sqs.models import sqs_backends
-
         code, _, message = made.errors[-1].partition(": ")
         attributes = {"ERROR_CODE": code, "ERROR_MESSAGE": message, "EXECUTION_ID": made.execution_id,
                       "EXECUTION_TIME": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "SCHEDULE_ARN": schedule.arn,
                       "SCHEDULED_TIME": made.scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "TARGET_ARN": made.target_arn}
-        _, _, _, region, account, queue = queue_arn.split(":", 5)
-        try:
-            sqs_backends[account][region].send_message(
-                queue, made.payload,
-                message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
-            made.dead_lettered = True
-        except Exception as e:  # a deleted queue loses the event, as on AWS
-            log.warning("schedule %s: dead-letter queue %s refused the event: %s", schedule.arn, queue_arn, e)
+        made.dead_lettered = send_to_dead_letter_queue(queue_arn, made.payload, attributes)
 
     @staticmethod
     def _delete(schedule: Any) -> None:

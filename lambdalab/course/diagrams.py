@@ -130,6 +130,32 @@ LESSONS: dict[str, Architecture] = {
                 ("function at 128 MB", "cost and duration chart", ""),
                 ("function at 1024 MB", "cost and duration chart", ""),
                 ("function at 3008 MB", "cost and duration chart", "REPORT lines")),
+    "10": _spec("10 · Event-driven architecture",
+                "function:checkout; service:orders bus (EventBridge); function:email (fails); function:inventory;"
+                " service:SQS buffer; function:analytics (batches); function:receipts (idempotent); service:DLQs (SQS)",
+                ("checkout", "orders bus (EventBridge)", "PutEvents OrderPlaced"),
+                ("orders bus (EventBridge)", "email (fails)", "rule: async invoke"),
+                ("orders bus (EventBridge)", "inventory", "rule: async invoke"),
+                ("orders bus (EventBridge)", "SQS buffer", "rule: SendMessage"),
+                ("SQS buffer", "analytics (batches)", "polled batches"),
+                ("orders bus (EventBridge)", "receipts (idempotent)", "at least once"),
+                ("email (fails)", "DLQs (SQS)", "after Lambda's retries")),
+    "13": _spec("13 · Observability",
+                "client:orders; function:orders function (Powertools); service:DynamoDB table;"
+                " service:CloudWatch Logs; service:CloudWatch metrics and alarm; service:X-Ray",
+                ("orders", "orders function (Powertools)", "invoke"),
+                ("orders function (Powertools)", "DynamoDB table", "PutItem"),
+                ("orders function (Powertools)", "CloudWatch Logs", "JSON lines, REPORT, EMF"),
+                ("CloudWatch Logs", "CloudWatch metrics and alarm", "EMF becomes metrics"),
+                ("orders function (Powertools)", "X-Ray", "segments via the daemon")),
+    "14": _spec("14 · Cost",
+                "client:notebook; function:thumbnail function (3 sizes); service:CloudWatch Logs;"
+                " service:price tables (Lambda, EC2, Fargate); service:AWS Budgets; service:SNS alert topic",
+                ("notebook", "thumbnail function (3 sizes)", "S3 event"),
+                ("thumbnail function (3 sizes)", "CloudWatch Logs", "REPORT lines"),
+                ("CloudWatch Logs", "price tables (Lambda, EC2, Fargate)", "$ / month"),
+                ("notebook", "AWS Budgets", "budget"),
+                ("AWS Budgets", "SNS alert topic", "alert at 80%")),
 }
 
 

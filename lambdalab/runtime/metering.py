@@ -1,10 +1,12 @@
 """What Lambda would bill for the invocations the local runtime ran: requests, GB-seconds, dollars.
 
 Rates are Lambda's published on-demand prices in us-east-1 (first pricing tier): duration per
-GB-second by architecture plus a price per request. `Invocation.billed_ms` already includes
-INIT for on-demand cold starts, so GB-seconds are simply memory (GB) x billed time (s). Not
-modelled: the volume discounts above 6 billion GB-s a month, provisioned-concurrency rates,
-ephemeral storage above 512 MB, and data transfer.
+GB-second by architecture plus a price per request (`PRICES_SOURCE`, as of `PRICES_AS_OF`).
+`Invocation.billed_ms` already includes INIT for on-demand cold starts, so GB-seconds are simply
+memory (GB) x billed time (s). Provisioned concurrency has two rates of its own, listed here for
+the course's cost lesson: per GB-second while it is enabled, and a lower duration rate for what
+runs on it; the free tier does not apply to it. Not modelled: the volume discounts above 6 billion
+GB-s a month, ephemeral storage above 512 MB, and data transfer.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from typing import Any
 from lambdalab.runtime.config import ARCHITECTURES
 from lambdalab.runtime.records import Invocation
 
+PRICES_SOURCE = "https://aws.amazon.com/lambda/pricing/"  # us-east-1; the AWS Price List's AWSLambda offer
+PRICES_AS_OF = "2026-12-07"
 PRICE_PER_GB_SECOND: Mapping[str, float] = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 FREE_TIER_GB_SECONDS = 400_000
 FREE_TIER_REQUESTS = 1_000_000
+PROVISIONED_PRICE_PER_GB_SECOND: Mapping[str, float] = {"x86_64": 0.0000041667, "arm64": 0.0000033334}
+PROVISIONED_DURATION_PRICE_PER_GB_SECOND: Mapping[str, float] = {"x86_64": 0.0000097222, "arm64": 0.0000077778}
 TOTAL = "TOTAL"
 # Integer MB-milliseconds keep sums exact however many invocations are added.
 _MB_MS_PER_GB_SECOND = 1024 * 1000

@@ -102,6 +102,14 @@ def _same_environment(a: FunctionConfig, b: FunctionConfig) -> bool:
                          for f in fields(FunctionConfig) if f.name not in _CONCURRENCY_FIELDS)
 
 
+def _notify(hook: Callable[..., None] | None, *args: Any) -> None:
+    if hook is not None:
+        try:
+            hook(*args)
+        except Exception:
+            pass  # an observer must not break invocations
+
+
 _live_runtimes: "weakref.WeakSet[LocalRuntime]" = weakref.WeakSet()
 
 
@@ -144,6 +152,10 @@ class LocalRuntime:
         self.extra_env = dict(extra_env or {})
         self.credentials = credentials
         self.log_sink = log_sink
+        # What Lambda's metrics see: each finished invocation, and each request refused for
+        # concurrency (function name, epoch seconds). Called in the invoking thread; errors are ignored.
+        self.on_invocation: Callable[[Invocation], None] | None = None
+        self.on_throttle: Callable[[str, float], None] | None = None
         self.meter = Meter(free_tier=free_tier)
         self.cpu = CpuController(cpu_limit)
         self.sandbox = sandbox  # False: no namespaces, to measure what the sandbox adds to a cold start
@@ -344,7 +356,11 @@ class LocalRuntime:
     def _invoke(self, fn: _Function, event: Any, payload: bytes, invocation_type: str,
                 trace_header: str | None, client_context: str | None, attempt: int = 1,
                 request_id: str | None = None) -> Invocation:
-        env = self._acquire(fn)
+        try:
+            env = self._acquire(fn)
+        except TooManyRequestsException:
+            _notify(self.on_throttle, fn.config.name, time.time())
+            raise
         inv = None
         try:
             inv = self._run(fn, env, event, payload, invocation_type, trace_header, client_context, attempt,
@@ -524,6 +540,7 @@ class LocalRuntime:
         with self._lock:
             fn.records.append(inv)
         self.meter.add(inv)
+        _notify(self.on_invocation, inv)
         if self.log_sink is not None:
             with self._logs_cv:
                 self._logs.append((config.name, env.log_stream, stamped))

@@ -144,3 +144,26 @@ def test_s3_and_sqs_allows_scoped_to_one_resource_still_hold(iam_cloud) -> None:
     assert denied(user_s3.put_object, Bucket="scoped-out", Key="k", Body=b"x") == "AccessDenied"
     user_sqs.send_message(QueueUrl=queue, MessageBody="x")
     assert denied(user_sqs.send_message, QueueUrl=other, MessageBody="x") in ("AccessDenied", "AccessDeniedException")
+
+
+def test_s3_calls_are_checked_under_the_iam_actions_s3_documents_not_their_operation_names(iam_cloud) -> None:
+    """ListObjectsV2 needs `s3:ListBucket` on the bucket and HeadObject `s3:GetObject` on the object
+    (the "Permissions" section of https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+    and https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html); ListBuckets needs
+    `s3:ListAllMyBuckets` (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html).
+    moto names the action after the operation, so these Allows granted nothing."""
+    s3 = iam_cloud.client("s3")
+    for bucket in ("listed-in", "listed-out"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="photo.jpg", Body=b"x")
+    user = user_session(iam_cloud, "s3-list-user", [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::listed-in"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::listed-in/*"},
+    ]).client("s3", endpoint_url=iam_cloud.endpoint)
+    assert [o["Key"] for o in user.list_objects_v2(Bucket="listed-in")["Contents"]] == ["photo.jpg"]
+    assert user.head_object(Bucket="listed-in", Key="photo.jpg")["ContentLength"] == 1
+    assert denied(user.list_objects_v2, Bucket="listed-out") == "AccessDenied"
+    assert denied(user.list_buckets) == "AccessDenied"
+    with pytest.raises(ClientError) as head:  # HEAD has no body: the code is the status
+        user.head_object(Bucket="listed-out", Key="photo.jpg")
+    assert head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -302,6 +302,27 @@ def test_throttling_at_reserved_concurrency(rt):
         rt.invoke("capped", {})
 
 
+def test_observers_see_each_invocation_and_each_throttle(rt):
+    """`on_invocation` gets every finished record (what Lambda's metrics count) and `on_throttle`
+    each request refused for concurrency; a failing observer does not break the invocation."""
+    seen, throttled = [], []
+    rt.on_invocation = seen.append
+    rt.on_throttle = lambda name, when: throttled.append((name, when))
+    rt.deploy(fn("watched", "basic.fail", reserved_concurrency=1))
+    first = rt.invoke("watched", {})
+    rt.set_reserved_concurrency("watched", 0)
+    with pytest.raises(TooManyRequestsException):
+        rt.invoke("watched", {})
+    assert seen == [first] and not first.ok
+    assert [name for name, _ in throttled] == ["watched"] and throttled[0][1] >= first.ended_at
+
+    def broken(inv):
+        raise RuntimeError("observer bug")
+    rt.on_invocation = broken
+    rt.set_reserved_concurrency("watched", None)
+    assert rt.invoke("watched", {}).error_type == "ValueError"  # the handler's own error, not the observer's
+
+
 def test_account_concurrency_limit():
     with LocalRuntime(cpu_limit=False, account_concurrency=1) as rt:
         rt.deploy(fn("a", "basic.sleep"))

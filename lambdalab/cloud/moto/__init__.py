@@ -2,9 +2,11 @@
 
 moto runs Lambda functions only in Docker, drops S3 notifications to Lambda without it, calls
 every trigger synchronously inside the request that caused it, sends each SQS message alone and
-never redelivers, leaves no room for the trace header that carries Lambda's loop count, and
+never redelivers, runs Step Functions executions only when asked and then calls a fixed
+address with keys IAM refuses, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`)
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`,
+`budgets`, `stepfunctions`, `cloudwatch`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
 
@@ -81,16 +83,32 @@ def original(owner: Any, name: str) -> Any:
 
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
-    `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions."""
-    from lambdalab.cloud.moto import apigatewayv2, awslambda, dynamodb, iam, s3, scheduler, sns, sqs
+    `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions;
+    run Step Functions executions, their tasks calling the cloud at `service.endpoint`."""
+    from lambdalab.cloud.moto import (
+        apigatewayv2,
+        awslambda,
+        budgets,
+        cloudwatch,
+        dynamodb,
+        iam,
+        s3,
+        scheduler,
+        sns,
+        sqs,
+        stepfunctions,
+    )
 
     patches = Patches()
     try:
         for module in (awslambda, s3, sns, sqs):
             module.install(patches, service)
         scheduler.install(patches)
+        budgets.install(patches)
         dynamodb.install(patches)
         iam.install(patches)
+        stepfunctions.install(patches, service)
+        cloudwatch.install(patches)
         if endpoints is not None:
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)

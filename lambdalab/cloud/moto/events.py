@@ -6,7 +6,8 @@ schedule-only rules, and raises on a Lambda target. Every event passes through o
 hands it to a receiver (`lambdalab.cloud.eventbridge.delivery`), which decides with
 `lambdalab.cloud.eventbridge.patterns` and gives back the targets that stay moto's business to
 `send_to_moto_targets`. `PutRule` patterns and schedule expressions are validated, and
-`TestEventPattern` answered, as EventBridge does.
+`TestEventPattern` answered, as EventBridge does. Under IAM enforcement a call is checked against
+the bus or rule it acts on (moto checks `*`, so a least-privilege Allow on a bus ARN was denied).
 """
 
 from __future__ import annotations
@@ -42,9 +43,44 @@ def install(patches: Patches, receive: Receiver) -> None:
     def test_event_pattern(_original: Callable) -> Callable:
         return _test_event_pattern
 
+    patches.add(EventsHandler, "_determine_resource", _events_resource)
     patches.replace(Rule, "send_to_targets", send_to_targets)
     patches.replace(EventsBackend, "put_rule", put_rule)
     patches.replace(EventsHandler, "test_event_pattern", test_event_pattern)
+
+
+_RULE_ACTIONS = {"PutRule", "DeleteRule", "DescribeRule", "EnableRule", "DisableRule", "PutTargets",
+                 "RemoveTargets", "ListTargetsByRule"}
+_BUS_ACTIONS = {"CreateEventBus", "DeleteEventBus", "DescribeEventBus"}
+
+
+def _events_resource(handler: Any) -> str:
+    """The resource IAM checks an EventBridge call against: PutEvents the bus (`event-bus/NAME`),
+    rule calls the rule (`rule/NAME` on the default bus, `rule/BUS/NAME` on another), bus calls
+    the bus; `*` otherwise (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html)."""
+    try:
+        body = json.loads(handler.body or "{}")
+    except (TypeError, ValueError):
+        return "*"
+    if not isinstance(body, dict):
+        return "*"
+    action = (handler.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+    prefix = f"arn:{handler.partition}:events:{handler.region}:{handler.current_account}"
+
+    def bus_arn(name: str | None) -> str:
+        name = name or "default"
+        return name if name.startswith("arn:") else f"{prefix}:event-bus/{name}"
+
+    if action == "PutEvents":
+        buses = {bus_arn(e.get("EventBusName")) for e in body.get("Entries") or [] if isinstance(e, dict)}
+        return buses.pop() if len(buses) == 1 else "*"
+    if action in _BUS_ACTIONS and body.get("Name"):
+        return bus_arn(body["Name"])
+    rule = body.get("Rule") or body.get("Name")
+    if action in _RULE_ACTIONS and rule:
+        bus = (body.get("EventBusName") or "default").rpartition("/")[2]
+        return f"{prefix}:rule/{rule}" if bus == "default" else f"{prefix}:rule/{bus}/{rule}"
+    return "*"
 
 
 def _check_rule(pattern: str | None, schedule: str | None) -> None:

@@ -12,7 +12,8 @@ Two faults of moto's `access_control` are mended here while a cloud is open:
   against the ARN of the function, table or log group they name, as AWS documents it in each
   service's "Actions, resources, and condition keys" page; S3, SQS, IAM and STS already are.
   moto names the action after the operation; where IAM's name differs (`Invoke` is
-  `lambda:InvokeFunction`) the check uses IAM's.
+  `lambda:InvokeFunction`, S3's `ListObjectsV2` is `s3:ListBucket`, `HeadObject` is
+  `s3:GetObject`) the check uses IAM's: without it an Allow of `s3:ListBucket` lets nothing list.
 """
 
 from __future__ import annotations
@@ -24,8 +25,40 @@ from urllib.parse import unquote
 
 from lambdalab.cloud.moto import Patches
 
-# Where an operation's IAM action is not named like the operation (the service's "Actions" table).
-IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction", "lambda:InvokeWithResponseStream": "lambda:InvokeFunction"}
+# Where an operation's IAM action is not named like the operation: Lambda's "Actions" table, and
+# the "Permissions" of each S3 API operation's reference page (ListObjectsV2: "You must have
+# permission to perform the s3:ListBucket action",
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+IAM_ACTIONS = {
+    "lambda:Invoke": "lambda:InvokeFunction", "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
+    "s3:ListObjects": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket", "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListBuckets": "s3:ListAllMyBuckets", "s3:HeadObject": "s3:GetObject",
+    "s3:ListObjectVersions": "s3:ListBucketVersions", "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "s3:ListParts": "s3:ListMultipartUploadParts", "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject", "s3:UploadPartCopy": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:CopyObject": "s3:PutObject", "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:GetBucketCors": "s3:GetBucketCORS", "s3:PutBucketCors": "s3:PutBucketCORS",
+    "s3:DeleteBucketCors": "s3:PutBucketCORS",
+    "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "s3:DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "s3:GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "s3:PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+    "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3:DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketReplication": "s3:GetReplicationConfiguration",
+    "s3:PutBucketReplication": "s3:PutReplicationConfiguration",
+    "s3:GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "s3:PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+    "s3:GetBucketAccelerateConfiguration": "s3:GetAccelerateConfiguration",
+    "s3:PutBucketAccelerateConfiguration": "s3:PutAccelerateConfiguration",
+    "s3:GetObjectAttributes": "s3:GetObject",
+}
 _FUNCTION_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/functions/(?P<name>[^/?]+)")
 
 

@@ -22,7 +22,8 @@ from lambdalab.course.target.runs import PREFIX, Run, run_of
 Clients = Callable[[str], Any]  # a boto3 client for a service name, pointed at the target
 
 _GONE = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NotFoundException",
-         "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound"}
+         "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NoSuchKey", "NotFound",
+         "StateMachineDoesNotExist"}
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,26 @@ def _topics(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("sns", "topic", a.rsplit(":", 1)[-1], a) for a in arns if _mine(a.rsplit(":", 1)[-1], prefix)]
 
 
+def _buses(clients: Clients, prefix: str) -> list[Resource]:
+    # ListEventBuses has no paginator in botocore: NextToken by hand.
+    events, found, token = clients("events"), [], None
+    while True:
+        page = events.list_event_buses(NamePrefix=prefix, **({"NextToken": token} if token else {}))
+        found += [Resource("events", "event bus", b["Name"]) for b in page.get("EventBuses", [])]
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
 def _rules(clients: Clients, prefix: str) -> list[Resource]:
-    rules = _pages(clients("events"), "list_rules", "Rules", NamePrefix=prefix)
-    return [Resource("events", "rule", r["Name"]) for r in rules]
+    # A run's rules on the default bus carry its prefix; on a run's own bus every rule is the run's.
+    events = clients("events")
+    found = [Resource("events", "rule", r["Name"], "default")
+             for r in _pages(events, "list_rules", "Rules", NamePrefix=prefix)]
+    for bus in _buses(clients, prefix):
+        found += [Resource("events", "rule", r["Name"], bus.name)
+                  for r in _pages(events, "list_rules", "Rules", EventBusName=bus.name)]
+    return found
 
 
 def _schedules(clients: Clients, prefix: str) -> list[Resource]:
@@ -118,8 +136,39 @@ def _apis(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
+def _budgets(clients: Clients, prefix: str) -> list[Resource]:
+    # Budgets belong to the account, not a Region; the API wants the account id on every call.
+    account = clients("sts").get_caller_identity()["Account"]
+    try:
+        found = list(_pages(clients("budgets"), "describe_budgets", "Budgets", AccountId=account))
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":  # AWS's answer for an account with none
+            raise
+        found = []
+    return [Resource("budgets", "budget", b["BudgetName"], account) for b in found if _mine(b["BudgetName"], prefix)]
+
+
+def _state_machines(clients: Clients, prefix: str) -> list[Resource]:
+    machines = _pages(clients("stepfunctions"), "list_state_machines", "stateMachines")
+    return [Resource("stepfunctions", "state machine", m["name"], m["stateMachineArn"])
+            for m in machines if _mine(m["name"], prefix)]
+
+
+def _alarms(clients: Clients, prefix: str) -> list[Resource]:
+    # Metric and composite alarms alike; DescribeAlarms takes a name prefix.
+    found = []
+    for page in clients("cloudwatch").get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        found += [Resource("cloudwatch", "alarm", a["AlarmName"])
+                  for a in page.get("CompositeAlarms", []) + page.get("MetricAlarms", [])]
+    return found
+
+
+# State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
+# executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _apis, _mappings, _functions, _topics, _queues, _tables, _buckets, _log_groups, _roles)
+    _schedules, _rules, _buses, _apis, _alarms, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
+    _tables, _buckets, _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -154,11 +203,12 @@ def _delete_policy(iam: Any, arn: str) -> None:
     iam.delete_policy(PolicyArn=arn)
 
 
-def _delete_rule(events: Any, rule: str) -> None:
-    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=rule).get("Targets", [])]
+def _delete_rule(events: Any, rule: str, bus: str) -> None:
+    bus = bus or "default"
+    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=rule, EventBusName=bus).get("Targets", [])]
     if ids:
-        events.remove_targets(Rule=rule, Ids=ids, Force=True)
-    events.delete_rule(Name=rule, Force=True)
+        events.remove_targets(Rule=rule, EventBusName=bus, Ids=ids, Force=True)
+    events.delete_rule(Name=rule, EventBusName=bus, Force=True)
 
 
 def delete(clients: Clients, resource: Resource) -> None:
@@ -175,9 +225,14 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("sqs", "queue"): lambda: clients("sqs").delete_queue(QueueUrl=r.ident),
         ("dynamodb", "table"): lambda: clients("dynamodb").delete_table(TableName=r.name),
         ("sns", "topic"): lambda: clients("sns").delete_topic(TopicArn=r.ident),
-        ("events", "rule"): lambda: _delete_rule(clients("events"), r.name),
+        ("events", "rule"): lambda: _delete_rule(clients("events"), r.name, r.ident),
+        ("events", "event bus"): lambda: clients("events").delete_event_bus(Name=r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
+        ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
+        ("stepfunctions", "state machine"): lambda: clients("stepfunctions").delete_state_machine(
+            stateMachineArn=r.ident),
+        ("cloudwatch", "alarm"): lambda: clients("cloudwatch").delete_alarms(AlarmNames=[r.name]),
     }
     try:
         actions[(r.service, r.kind)]()

@@ -1,0 +1,290 @@
+"""Lesson 13 (observability): the orders function, its traffic, and what CloudWatch and X-Ray
+return about it, on either target.
+
+Everything here reads through the public APIs a learner would call on AWS: `filter_log_events`
+for log queries (each with the Logs Insights query that computes the same on AWS), `get_metric_data`
+for metrics, `describe_alarm_history` for an alarm's states and `batch_get_traces` for traces.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from lambdalab.course.target.reports import LoggedReport, log_group
+
+NAMESPACE = "Shop"  # the Powertools Metrics namespace of the orders function
+SERVICE = "orders"
+
+# The Logs Insights query that computes each result on AWS (moto's start_query cannot).
+INSIGHTS = {
+    "duration": 'filter @type = "REPORT"\n| stats pct(@duration, 50) as p50, pct(@duration, 95) as p95',
+    "cold starts": 'filter @type = "REPORT"\n| stats sum(strcontains(@message, "Init Duration")) / count(*) as rate',
+    "errors by type": 'filter @message like /^\\[ERROR\\]/\n| parse @message "[ERROR] *: *" as type, msg\n'
+                      '| stats count(*) by type',
+    "one request": 'fields @timestamp, level, message\n| filter function_request_id = "<request id>"',
+}
+
+
+def order(n: int, rng: random.Random) -> dict[str, Any]:
+    """Order `n` of the traffic: mostly good, some without items (ValueError), some with an
+    item that has no sku (KeyError)."""
+    kind = rng.random()
+    items = [{"sku": rng.choice(["tea", "cup", "pot"]), "qty": rng.randint(1, 3), "price": rng.choice([4.5, 9, 25])}
+             for _ in range(rng.randint(1, 3))]
+    if kind < 0.1:
+        items = []
+    elif kind < 0.15:
+        items[0].pop("sku")
+    return {"order_id": f"o-{n}", "channel": rng.choice(["web", "app"]), "items": items}
+
+
+def traffic(invoke: Callable[[dict[str, Any]], Any], count: int, *, concurrency: int = 4, seed: int = 13,
+            progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None) -> list[Any]:
+    """Send `count` orders, `concurrency` at a time; returns what `invoke` returned for each."""
+    rng = random.Random(seed)
+    orders = [order(n, rng) for n in range(count)]
+    with ThreadPoolExecutor(concurrency) as pool:
+        answers: Iterable[Any] = pool.map(invoke, orders)
+        if progress is not None:
+            answers = progress(answers, count)
+        return list(answers)
+
+
+# -- queries over CloudWatch Logs ----------------------------------------------------------------
+
+def log_events(logs: Any, function: str, pattern: str = "") -> list[dict[str, Any]]:
+    """Every event of the function's log group matching `pattern` (FilterLogEvents), oldest first."""
+    events: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=log_group(function),
+                                                                filterPattern=pattern):
+        events += page.get("events", [])
+    return sorted(events, key=lambda e: e["timestamp"])
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile, nearest rank (as Logs Insights' pct)."""
+    ordered = sorted(values)
+    rank = max(1, round(p / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the REPORT lines say about a function's invocations."""
+
+    invocations: int
+    p50_ms: float
+    p95_ms: float
+    cold_starts: int
+
+    @property
+    def cold_start_rate(self) -> float:
+        return self.cold_starts / self.invocations if self.invocations else 0.0
+
+
+def summarise(reports: list[LoggedReport]) -> Summary:
+    durations = [r.report.duration_ms for r in reports]
+    return Summary(len(reports), percentile(durations, 50), percentile(durations, 95),
+                   sum(1 for r in reports if r.cold))
+
+
+def errors_by_type(logs: Any, function: str) -> Counter[str]:
+    """Unhandled errors per exception type, from the runtime's `[ERROR] Type: message` lines
+    and from REPORT lines of timed-out invocations."""
+    found: Counter[str] = Counter()
+    for event in log_events(logs, function, '"[ERROR]"'):
+        head = event["message"].split("\n", 1)[0]
+        if head.startswith("[ERROR] "):
+            found[head[len("[ERROR] "):].split(":", 1)[0].strip()] += 1
+    timeouts = len(log_events(logs, function, '"Status: timeout"'))
+    if timeouts:
+        found["Task timed out"] = timeouts
+    return found
+
+
+def request_lines(logs: Any, function: str, request_id: str) -> list[dict[str, Any]]:
+    """The Powertools Logger lines of one request: JSON whose `function_request_id` is it."""
+    lines = []
+    for event in log_events(logs, function, f'"{request_id}"'):
+        try:
+            line = json.loads(event["message"])
+        except ValueError:
+            continue
+        if isinstance(line, dict) and line.get("function_request_id") == request_id:
+            lines.append(line)
+    return lines
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+def metric_values(cw: Any, queries: dict[str, tuple[str, str, dict[str, str], str]], *, minutes: int = 15,
+                  period: int = 60) -> dict[str, list[tuple[datetime, float]]]:
+    """GetMetricData for each label: (namespace, metric, dimensions, statistic); oldest first."""
+    end = datetime.now(timezone.utc) + timedelta(minutes=1)
+    asked = [{"Id": f"q{i}", "Label": label, "ReturnData": True, "MetricStat": {
+        "Metric": {"Namespace": ns, "MetricName": name,
+                   "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]},
+        "Period": period, "Stat": stat}} for i, (label, (ns, name, dims, stat)) in enumerate(queries.items())]
+    answer = cw.get_metric_data(MetricDataQueries=asked, StartTime=end - timedelta(minutes=minutes), EndTime=end)
+    series = {}
+    for result in answer["MetricDataResults"]:
+        series[result["Label"]] = sorted(zip(result["Timestamps"], result["Values"]))
+    return series
+
+
+def total(series: list[tuple[datetime, float]]) -> float:
+    return sum(v for _, v in series)
+
+
+def wait_for_metric(cw: Any, queries: dict[str, tuple[str, str, dict[str, str], str]], label: str, at_least: float,
+                    *, timeout: float = 60.0, poll: float = 0.5) -> dict[str, list[tuple[datetime, float]]]:
+    """Poll until `label`'s total reaches `at_least` (metrics arrive after the logs on AWS)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        series = metric_values(cw, queries)
+        if total(series.get(label, [])) >= at_least or time.monotonic() > deadline:
+            return series
+        time.sleep(poll)
+
+
+# -- alarms --------------------------------------------------------------------------------------
+
+def errors_alarm(function: str, name: str) -> dict[str, Any]:
+    """PutMetricAlarm's parameters: any error of the function in a minute is ALARM."""
+    return dict(AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors",
+                Dimensions=[{"Name": "FunctionName", "Value": function}], Statistic="Sum", Period=60,
+                EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+                AlarmDescription="errors of the orders function (serverless-workbook lesson 13)")
+
+
+def state_changes(cw: Any, alarm: str) -> list[tuple[datetime, str, str]]:
+    """(when, from, to) of each state change, oldest first (DescribeAlarmHistory)."""
+    items = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate",
+                                      ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    changes = []
+    for item in items:
+        data = json.loads(item["HistoryData"])
+        changes.append((item["Timestamp"], data["oldState"]["stateValue"], data["newState"]["stateValue"]))
+    return changes
+
+
+def wait_for_state(cw: Any, alarm: str, state: str, *, timeout: float = 90.0, poll: float = 1.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        now = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+        if now == state or time.monotonic() > deadline:
+            return now
+        time.sleep(poll)
+
+
+# -- traces --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Span:
+    """One segment or subsegment of a trace, for the waterfall."""
+
+    name: str
+    origin: str  # AWS::Lambda, AWS::Lambda::Function, a subsegment's namespace, ...
+    start: float
+    end: float
+    depth: int
+    annotations: dict[str, Any]
+    fault: bool
+
+
+def trace_root(header: str) -> str:
+    """The trace id (`Root=`) of an `X-Amzn-Trace-Id` header."""
+    return dict(p.split("=", 1) for p in header.split(";") if "=" in p)["Root"]
+
+
+def trace_documents(xray: Any, trace_id: str, *, timeout: float = 30.0, at_least: int = 3) -> list[dict[str, Any]]:
+    """The segment documents of one trace (BatchGetTraces), waiting until `at_least` have arrived."""
+    return first_traced(xray, [trace_id], timeout=timeout, at_least=at_least)[1]
+
+
+def first_traced(xray: Any, trace_ids: list[str], *, timeout: float = 30.0,
+                 at_least: int = 3) -> tuple[str | None, list[dict[str, Any]]]:
+    """The first of `trace_ids` X-Ray holds a trace for (a sampled request: its function segment
+    and at least `at_least` documents), with its documents; (None, []) if none arrives in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for start in range(0, len(trace_ids), 5):  # BatchGetTraces takes at most 5 ids
+            traces = {t["Id"]: t for t in xray.batch_get_traces(TraceIds=trace_ids[start:start + 5])["Traces"]}
+            for trace_id in trace_ids[start:start + 5]:
+                documents = [json.loads(s["Document"]) for s in traces.get(trace_id, {}).get("Segments", [])]
+                if len(documents) >= at_least and any(d.get("origin") == "AWS::Lambda::Function" for d in documents):
+                    return trace_id, documents
+        if time.monotonic() > deadline:
+            return None, []
+        time.sleep(1.0)
+
+
+def spans(documents: list[dict[str, Any]]) -> list[Span]:
+    """Every segment and subsegment, nested ones included, ordered as a waterfall (parents first)."""
+    nodes: dict[str, dict[str, Any]] = {}
+    children: dict[str | None, list[str]] = {}
+
+    def add(doc: dict[str, Any], parent: str | None) -> None:
+        nodes[doc["id"]] = doc
+        children.setdefault(parent, []).append(doc["id"])
+        for sub in doc.get("subsegments", []):
+            add(sub, doc["id"])
+
+    for doc in documents:
+        add(doc, doc.get("parent_id"))
+    roots = [i for parent, ids in children.items() if parent not in nodes for i in ids]
+    out: list[Span] = []
+
+    def walk(ident: str, depth: int) -> None:
+        doc = nodes[ident]
+        out.append(Span(doc["name"], doc.get("origin") or doc.get("namespace", ""), doc["start_time"],
+                        doc.get("end_time", doc["start_time"]), depth, doc.get("annotations", {}),
+                        bool(doc.get("fault"))))
+        for child in sorted(children.get(ident, []), key=lambda i: nodes[i]["start_time"]):
+            walk(child, depth + 1)
+
+    for root in sorted(roots, key=lambda i: nodes[i]["start_time"]):
+        walk(root, 0)
+    return out
+
+
+def annotations(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every annotation in a trace's segments and subsegments."""
+    found: dict[str, Any] = {}
+    for span in spans(documents):
+        found.update(span.annotations)
+    return found
+
+
+def plot_waterfall(trace: list[Span], title: str) -> Any:
+    """A horizontal bar per span, indented by depth, on a millisecond axis from the first start."""
+    import matplotlib.pyplot as plt
+
+    t0 = min(s.start for s in trace)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(trace) + 1))
+    for row, span in enumerate(trace):
+        colour = "tab:red" if span.fault else ("tab:orange" if span.depth < 2 else "tab:blue")
+        ax.barh(row, (span.end - span.start) * 1000, left=(span.start - t0) * 1000, color=colour)
+        ax.text((span.end - t0) * 1000, row, f" {(span.end - span.start) * 1000:.0f} ms", va="center", fontsize=8)
+    ax.set_yticks(range(len(trace)), ["  " * s.depth + s.name for s in trace])
+    ax.invert_yaxis()
+    ax.set_xlabel("ms since the request reached Lambda")
+    ax.set_title(title)
+    return fig
+
+
+def iter_minutes(series: dict[str, list[tuple[datetime, float]]]) -> Iterator[dict[str, Any]]:
+    """Rows of a table: one per minute, one column per label."""
+    stamps = sorted({t for points in series.values() for t, _ in points})
+    for stamp in stamps:
+        yield {"minute": stamp.strftime("%H:%M"),
+               **{label: dict(points).get(stamp, "") for label, points in series.items()}}

@@ -1,0 +1,37 @@
+"""Splitting a job into chunks that each finish well inside a function's timeout.
+
+A chunk's estimated time is the sum of its items' `ms`. Each chunk must stay within `share` of
+the timeout (half by default): estimates are wrong sometimes, a cold start adds its init time,
+and a chunk that times out is lost work that must be done again.
+"""
+
+# The part of the timeout a chunk may plan to use; the rest is headroom.
+SHARE = 0.5
+
+
+def split(items, timeout_ms, share=SHARE):
+    """The items in order, cut into chunks whose estimated time fits `share * timeout_ms`.
+
+    Raises ValueError for an item that alone does not fit: no split can help it (it needs a
+    longer timeout, or a service without Lambda's 15 minutes, such as Fargate)."""
+    budget_ms = share * timeout_ms
+    chunks = []
+    # BEGIN SOLUTION chunks
+    # Walk the items in order and fill each chunk until the next item would push its estimated
+    # time (the sum of its items' "ms") past budget_ms; then start a new chunk. Keep every item
+    # exactly once and in order, make no empty chunks, and raise ValueError (naming the item's id)
+    # for an item whose own "ms" is more than budget_ms.
+    current, current_ms = [], 0
+    for item in items:
+        if item["ms"] > budget_ms:
+            raise ValueError(f"item {item['id']} needs {item['ms']} ms, more than a chunk's "
+                             f"{budget_ms:g} ms ({share:g} of a {timeout_ms} ms timeout)")
+        if current and current_ms + item["ms"] > budget_ms:
+            chunks.append(current)
+            current, current_ms = [], 0
+        current.append(item)
+        current_ms += item["ms"]
+    if current:
+        chunks.append(current)
+    # END SOLUTION
+    return chunks

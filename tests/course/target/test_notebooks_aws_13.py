@@ -1,0 +1,34 @@
+"""Lesson 13 on the `aws` target: the notebook runs to the end against the `lambdalab cloud --iam`
+stand-in (IAM enforced, as AWS always does), and afterwards the stand-in holds nothing of the run,
+its CloudWatch alarm included: `target.close()` deleted it all. The local target runs the same
+notebook under `make test` (nbval over notebooks/).
+
+AWS behaviour followed: every resource can be listed by name per service
+(https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html);
+an alarm is listed by DescribeAlarms with AlarmNamePrefix
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from lambdalab.course.target import teardown
+from lambdalab.course.target.aws import aws_session, clients_of
+
+NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "13_observability.ipynb"
+
+
+def test_lesson_13_runs_on_aws_and_leaves_nothing(sandbox) -> None:
+    book = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(book, timeout=400, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    shown = "\n".join("".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code"
+                      for o in cell.outputs)
+    assert f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}" in shown  # the plan, before anything was created
+    assert "expected cost of a full run on aws" in shown
+    assert "state: ALARM" in shown and "state: OK" in shown
+    assert teardown.inventory(clients_of(aws_session(sandbox))) == []
