@@ -165,8 +165,6 @@ def test_extra_grants_are_found_by_ablation_and_probes(stage, least):
                                                        f"s3:PutObject on arn:aws:s3:::{stage.source}/*"]
 
 
-@pytest.mark.xfail(strict=True, reason="the local cloud denies s3:ListBucket even when allowed on the bucket's ARN "
-                                       "(moto's S3 authorization; AWS allows it): reported to the lead")
 def test_probes_find_the_extra_grants(stage, least):
     """https://docs.aws.amazon.com/AmazonS3/latest/userguide/list_amazons3.html: ListObjectsV2 needs
     s3:ListBucket on arn:aws:s3:::<bucket>, which the generous policy grants."""
