@@ -187,6 +187,8 @@ def build(code_dir: str | Path, *, target: Target | None = None, wheelhouse: Pat
         for f, rel in sources:
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists() and os.path.samefile(f, dest):
+                continue  # a built package built again: its dependencies are linked here already
             shutil.copy2(f, dest)
         tmp.chmod(0o755)
         _publish(tmp, package_dir)

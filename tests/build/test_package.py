@@ -90,6 +90,16 @@ def test_a_rebuild_is_instant_it_runs_no_pip(offline, tutorial, monkeypatch):
     assert "(4, 4)" in (edited.package_dir / "lambda_function.py").read_text()
 
 
+def test_a_built_package_builds_again_into_the_same_files(offline, tutorial):
+    """A package handed to a build again (a lesson passing `package(dir)` to the target, which builds
+    for where it runs functions) builds: its files are hard links of the same cached install."""
+    first = build(tutorial)
+    again = build(first.package_dir)
+    names = sorted(zipfile.ZipFile(io.BytesIO(again.zip_bytes())).namelist())
+    assert names == sorted(zipfile.ZipFile(io.BytesIO(first.zip_bytes())).namelist())
+    assert run(again.package_dir) == [3, 2]
+
+
 def test_a_missing_package_is_named(offline, tutorial):
     (tutorial / "requirements.txt").write_text("pillow\nno-such-package-lambdalab\n")
     with pytest.raises(BuildError, match="cannot install no-such-package-lambdalab for python3"):

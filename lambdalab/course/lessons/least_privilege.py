@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,6 +319,16 @@ class ThumbnailStage:
         """The keyword arguments of a `policy(...)` builder for this stage."""
         return {"source_bucket": self.source, "thumbnail_bucket": self.thumbs, "function_name": self.function,
                 "region": self.region, "account": self.account}
+
+    def as_written(self, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """`policy` as the lesson's files write it (buckets photos, photos-thumbnails and payroll,
+        function thumbnails, account 123456789012 in us-east-1), naming this stage's resources."""
+        buckets = {"photos-thumbnails": self.thumbs, "photos": self.source, "payroll": self.other_bucket}
+        text = re.sub(r"arn:aws:s3:::(photos-thumbnails|photos|payroll)(?=[/\"])",
+                      lambda m: f"arn:aws:s3:::{buckets[m.group(1)]}", json.dumps(policy))
+        text = re.sub(r"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/thumbnails(?=[:\"])",
+                      lambda m: self.log_group_arn, text)
+        return json.loads(text)
 
     def use(self, policy: Mapping[str, Any] | None) -> None:
         """Make `policy` the role's only permissions (takes effect on the next AWS call)."""

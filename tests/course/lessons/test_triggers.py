@@ -70,7 +70,7 @@ def test_shape_outlines_nesting_and_lists():
 
 
 def test_connect_refuses_bad_prefixes_and_unknown_functions(target):
-    with pytest.raises(ValueError, match="does not exist in this target"):
+    with pytest.raises(ValueError, match="does not exist in this cloud"):
         connect(target, "no-such-function")
     with pytest.raises(ValueError, match="prefix 'Bad_Prefix' must be"):
         connect(target, "inspector", prefix="Bad_Prefix")
@@ -168,9 +168,9 @@ def test_tables_and_raw_events_describe_the_firings(fired):
 
 def test_the_schedule_invokes_through_its_own_execution_role(target, fired):
     triggers, _ = fired
-    target = target.client("scheduler").get_schedule(Name=triggers.schedule_name)["Target"]
+    schedule_target = target.client("scheduler").get_schedule(Name=triggers.schedule_name)["Target"]
     iam = target.client("iam")
-    role = target["RoleArn"].split("/")[-1]
+    role = schedule_target["RoleArn"].split("/")[-1]
     trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "scheduler.amazonaws.com"}]
