@@ -69,9 +69,10 @@ lint: setup ## ruff, and the import contracts between lambdalab's layers (pyproj
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# LAMBDALAB_QUICK=1: measuring cells take fewer samples (`paths.samples`), as each says.
 test: setup os-deps lint ## lint, check labs/ is in sync, then run tests/ and every notebook (solutions track)
 	$(VENV)/bin/lambdalab labs check
-	LAMBDALAB_TRACK=solutions $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
+	LAMBDALAB_TRACK=solutions LAMBDALAB_QUICK=1 $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) $(TEST_PATHS)
 
 bench: setup ## run the benchmarks (python -m bench)

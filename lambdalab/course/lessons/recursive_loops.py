@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lambdalab.course.labs import load_module
-from lambdalab.course.target.base import QUIET_S
+from lambdalab.course.target.base import quiet_seconds
 from lambdalab.course.target.reports import SettleTimeout
 from lambdalab.runtime.metering import price, projected_cost
 from lambdalab.runtime.records import Invocation
@@ -132,7 +132,7 @@ def _dropped(target: Any, function: str, since: float) -> int:
 
 class _Quiet:
     """Whether the function has stopped: the local runtime knows when nothing runs or waits;
-    on AWS the only sign is that its logs gain no REPORT line for `QUIET_S` seconds."""
+    on AWS the only sign is that its logs gain no REPORT line for `quiet_seconds()`."""
 
     def __init__(self, target: Any):
         self.target = target
@@ -149,7 +149,7 @@ class _Quiet:
             return False
         if count != self.count:
             self.count, self.since = count, time.monotonic()
-        return time.monotonic() - self.since >= QUIET_S
+        return time.monotonic() - self.since >= quiet_seconds()
 
 
 def watch_loop(target: Any, function: str, start: Callable[[], Any], brake: Callable[[], Any],

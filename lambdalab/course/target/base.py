@@ -12,6 +12,7 @@ eventually consistent); invocations; REPORT records and "settled" read from Clou
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,6 +32,24 @@ ROLE_PROPAGATION_S = 30.0  # how long a new role may take to become assumable by
 # On AWS only the logs tell when a function has stopped: no new REPORT line for this long
 # (S3, EventBridge and the pollers hand an event over within a second or two).
 QUIET_S = 6.0
+# A stand-in on loopback (`lambdalab cloud --iam`) hands events over in milliseconds: its tests
+# shorten the window with this variable rather than wait as long as AWS needs.
+QUIET_ENV = "LAMBDALAB_QUIET_S"
+
+
+def quiet_seconds(env: Mapping[str, str] | None = None) -> float:
+    """How long a function's logs must gain no REPORT line before a lesson takes it as stopped."""
+    raw = (os.environ if env is None else env).get(QUIET_ENV, "")
+    if not raw:
+        return QUIET_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 600:
+        raise ValueError(f"{QUIET_ENV}={raw!r}: give the seconds a function's logs must stay quiet, "
+                         f"a number in (0, 600] (default {QUIET_S:g})")
+    return value
 
 
 T = TypeVar("T")
@@ -169,13 +188,13 @@ class CloudTarget:
 
     def wait_until_quiet(self, base: str, count: int, *, timeout: float = 60.0) -> list[Invocation]:
         """Wait until the function's logs show at least `count` invocations and then no new one
-        for `QUIET_S` seconds (retries and follow-on events included); returns its invocations.
+        for `quiet_seconds()` (retries and follow-on events included); returns its invocations.
         Raises `reports.SettleTimeout` when `timeout` passes first."""
         deadline = time.monotonic() + timeout
         seen = len(reports.wait_for_reports(self.client("logs"), self.name(base), count, timeout=timeout,
                                             poll=self._poll_interval()))
-        since = time.monotonic()
-        while time.monotonic() - since < QUIET_S:
+        since, quiet = time.monotonic(), quiet_seconds()
+        while time.monotonic() - since < quiet:
             if time.monotonic() > deadline:
                 raise reports.SettleTimeout(f"{self.name(base)} was still running {timeout:g} s later")
             time.sleep(self._poll_interval())
@@ -199,7 +218,7 @@ class CloudTarget:
                                             poll=self._poll_interval(), progress=progress)
 
     def _poll_interval(self) -> float:
-        return 2.0
+        return min(2.0, quiet_seconds() / 3)
 
     # -- teardown --------------------------------------------------------------------------------
     def leftovers(self) -> list[teardown.Resource]:

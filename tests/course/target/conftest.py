@@ -11,9 +11,15 @@ import sys
 from pathlib import Path
 
 import boto3
+import nbformat
 import pytest
+from nbclient import NotebookClient
+
+from lambdalab.course.target.base import QUIET_ENV
 
 PROFILE = "sandbox"
+# The stand-in delivers an event within milliseconds; AWS within a second or two (QUIET_S is 6).
+STAND_IN_QUIET_S = "1.5"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,9 @@ def sandbox(stand_in, monkeypatch):
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("LAMBDALAB_AWS_ACCOUNT", stand_in["account"])
     monkeypatch.setenv("LAMBDALAB_TARGET", "aws")
-    return {**stand_in["env"], "LAMBDALAB_AWS_ACCOUNT": stand_in["account"], "LAMBDALAB_TARGET": "aws"}
+    monkeypatch.setenv(QUIET_ENV, STAND_IN_QUIET_S)
+    return {**stand_in["env"], "LAMBDALAB_AWS_ACCOUNT": stand_in["account"], "LAMBDALAB_TARGET": "aws",
+            QUIET_ENV: STAND_IN_QUIET_S}
 
 
 @pytest.fixture
@@ -71,3 +79,19 @@ def function_code(tmp_path) -> Path:
     (code / "handler.py").write_text("def lambda_handler(event, context):\n    print('EVENT', event)\n"
                                      "    return {'ok': True}\n")
     return code
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
+
+
+@pytest.fixture
+def run_notebook(sandbox):
+    """Execute `notebooks/<name>.ipynb` on the stand-in (the kernel inherits this process's
+    environment); returns everything its code cells showed as text, in order."""
+    def run(name: str, timeout: int = 400) -> str:
+        book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        NotebookClient(book, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        return "\n".join("".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                         for cell in book.cells if cell.cell_type == "code" for o in cell.outputs)
+    return run

@@ -15,16 +15,10 @@ Lambda's loop detection stops a recursive S3 loop after about 16 invocations
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from lambdalab.course.target import teardown
 from lambdalab.course.target.aws import aws_session, clients_of
-
-NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
 
 def everything(session) -> dict[str, list[str]]:
@@ -46,18 +40,12 @@ def everything(session) -> dict[str, list[str]]:
     }
 
 
-def run(notebook: Path) -> list[str]:
-    """Execute the notebook (its kernel inherits this process's environment); returns its text outputs."""
-    book = nbformat.read(notebook, as_version=4)
-    NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return ["".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
 @pytest.mark.parametrize("name", ["01_triggers_and_events", "04_thumbnail_service", "05_least_privilege",
                                   "06_recursive_loops"])
-def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, name) -> None:
-    texts = run(NOTEBOOKS / f"{name}.ipynb")
-    shown = "\n".join(texts)
+def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, run_notebook, name) -> None:
+    shown = run_notebook(name)
     assert f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}" in shown  # the plan, before anything was created
     assert "expected cost of a full run on aws" in shown
     session = aws_session(sandbox)

@@ -11,23 +11,12 @@ rules live on their bus and are listed per bus, and a custom bus is deleted afte
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
 from lambdalab.course.target import teardown
 from lambdalab.course.target.aws import aws_session, clients_of
 
-NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "10_event_driven.ipynb"
 
-
-def test_lesson_10_runs_on_aws_and_leaves_nothing(sandbox) -> None:
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(book, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    shown = "\n".join("".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                      for cell in book.cells if cell.cell_type == "code" for o in cell.outputs)
+def test_lesson_10_runs_on_aws_and_leaves_nothing(sandbox, run_notebook) -> None:
+    shown = run_notebook("10_event_driven")
     assert f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}" in shown  # the plan, before anything was created
     assert "expected cost of a full run on aws" in shown
     assert "local-only cell, skipped on aws" in shown  # the email DLQ waits for Lambda's minutes-long retries

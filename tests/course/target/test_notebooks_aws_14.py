@@ -12,27 +12,13 @@ cover IAM (https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
 from lambdalab.course.target import teardown
 from lambdalab.course.target.aws import aws_session, clients_of
 from lambdalab.course.target.safety import BUDGET_NAME
 
-NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
-
-def run(notebook: Path) -> list[str]:
-    """Execute the notebook (its kernel inherits this process's environment); returns its text outputs."""
-    book = nbformat.read(notebook, as_version=4)
-    NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return ["".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
-
-
-def test_lesson_14_runs_on_aws_and_leaves_nothing(sandbox) -> None:
-    shown = "\n".join(run(NOTEBOOKS / "14_cost.ipynb"))
+def test_lesson_14_runs_on_aws_and_leaves_nothing(sandbox, run_notebook) -> None:
+    shown = run_notebook("14_cost")
     assert f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}" in shown  # the plan, before anything was created
     assert "expected cost of a full run on aws" in shown
     assert "local-only cell, skipped on aws" in shown  # the meter's cell

@@ -13,17 +13,12 @@ Groups Tagging API does not cover IAM, so every service is listed by name
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from lambdalab.course.target import teardown
 from lambdalab.course.target.aws import aws_session, clients_of
 from lambdalab.course.target.cells import LOCAL_ONLY
 
-NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 # per lesson: how many local-only cells it has, and what else its outputs must show on the stand-in
 EXPECTED = {
     "15_deploy": (0, ["target: aws (stand-in: lambdalab cloud --iam)",
@@ -38,18 +33,13 @@ EXPECTED = {
 }
 
 
-def run(notebook: Path) -> list[str]:
-    """Execute the notebook (its kernel inherits this process's environment); returns its text outputs."""
-    book = nbformat.read(notebook, as_version=4)
-    NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return ["".join(o.get("text", "")) for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, monkeypatch, name) -> None:
+def test_a_lesson_runs_on_aws_and_leaves_nothing(sandbox, run_notebook, monkeypatch, name) -> None:
     monkeypatch.setenv("LAMBDALAB_TRACK", "solutions")
     monkeypatch.setenv("LAMBDALAB_QUICK", "1")
-    shown = "\n".join(run(NOTEBOOKS / f"{name}.ipynb"))
+    shown = run_notebook(name)
     plan = f"AWS account {sandbox['LAMBDALAB_AWS_ACCOUNT']}"
     assert plan in shown  # the plan, before anything was created
     assert shown.index("expected cost of a full run on aws") < shown.index(plan)
