@@ -328,3 +328,25 @@ def test_no_sandbox_process_outlives_the_probe() -> None:
     while (left := inits() - before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left
+
+
+def test_a_frozen_environments_init_dies_with_its_launcher(rt, code) -> None:
+    """A frozen environment's whole process group is stopped, its init included; when the launcher
+    dies (killed with SIGKILL, as a kernel restart or an OOM kill would), the stopped init must die
+    too, not stay behind under the host's pid 1."""
+    import signal
+
+    import psutil
+
+    name = deploy(rt, code)
+    assert rt.invoke(name, {"action": "write", "name": "x"}).ok
+    env = rt.environments(name)[0]
+    launcher = psutil.Process(env.proc.pid)
+    family = [p for p in launcher.children() if p.pid != env.pid]  # the init (the worker is env.pid)
+    deadline = time.monotonic() + 10  # frozen between invocations, as Lambda freezes it
+    while not all(p.status() == psutil.STATUS_STOPPED for p in family) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert family and all(p.status() == psutil.STATUS_STOPPED for p in family)
+    os.kill(launcher.pid, signal.SIGKILL)
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, [p.status() for p in alive]

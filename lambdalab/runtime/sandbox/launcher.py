@@ -172,14 +172,15 @@ def _setns(fd: int, kind: int) -> None:
 def _init(lifeline: int) -> None:
     """Pid 1 of the PID namespace: reaps orphans, so the worker is an ordinary process (pid 2) as on Lambda.
 
-    It lives as long as the forking parent: `lifeline` is the read end of a pipe whose only write
-    end that parent holds, so the read returns at the parent's exit, even one that came before
-    this process first ran (a parent-death signal set here would miss it, and an init left
-    behind pauses forever). An init ignores signals it has no handler for, even SIGKILL sent from
-    inside: a handler that kills itself must die, as on Lambda.
+    It lives as long as the forking parent. The parent-death signal kills it even while it is
+    stopped (a frozen environment's process group); it misses a parent that exited before this
+    process first ran (a short run under load), so `lifeline`, the read end of a pipe whose only
+    write end the parent holds, also returns at the parent's exit. An init ignores signals it has
+    no handler for, even SIGKILL sent from inside: a handler that kills itself must die, as on Lambda.
     """
     import signal
 
+    _libc.prctl(PR_SET_PDEATHSIG, SIGKILL)
     os.closerange(0, lifeline)  # holds no other pipe open: the runtime reads the log and the pid to their end
     os.closerange(lifeline + 1, 65536)
 
