@@ -117,7 +117,10 @@ def notebook_problems(path: Path) -> list[str]:
         return [f"{path.name}: cannot be read as a notebook ({exc})"]
     if nb.get("nbformat") != 4:
         return [f"{path.name}: nbformat {nb.get('nbformat')}, expected 4"]
-    problems = []
+    # nbformat 4.5 requires cell ids; read from the file, since nbformat fills missing ones in silently.
+    raw_cells = json.loads(path.read_text())["cells"]
+    problems = [f"{path.name}: cell {index} has no id" for index, cell in enumerate(raw_cells)
+                if nb.get("nbformat_minor", 0) >= 5 and not cell.get("id")]
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
@@ -169,10 +172,12 @@ def test_notebook_problems_names_each_fault(tmp_path: Path) -> None:
     output = {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "2"}}
     bad = _write_notebook(
         tmp_path / "bad.ipynb",
-        [_code("1 + 1", "c1", count=3, outputs=[output]), _markdown("no title", "m1")],
+        [_code("1 + 1", "c1", count=3, outputs=[output]), _markdown("no title", "m1"),
+         {k: v for k, v in _markdown("no id").items() if k != "id"}],
         kernel="conda-env-x",
     )
     text = "\n".join(notebook_problems(bad))
+    assert "cell 2 has no id" in text
     assert "cell 0 has outputs" in text
     assert "cell 0 has execution_count 3" in text
     assert "kernelspec name is 'conda-env-x'" in text

@@ -527,7 +527,10 @@ class ExecutionEnvironment:
 
     # -- logs --------------------------------------------------------------------------------
     def _read_logs(self) -> None:
-        fd = self.proc.stdout.fileno()
+        try:
+            fd = self.proc.stdout.fileno()
+        except (AttributeError, ValueError):  # torn down (a failed INIT) before this thread first ran
+            return
         while True:
             try:
                 ready, _, _ = select.select([fd], [], [], 1.0)
