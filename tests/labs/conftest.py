@@ -6,13 +6,13 @@ The checks run against `$LAMBDALAB_TRACK` (`labs`, the learner's code, by defaul
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from lambdalab.course.checks import STRETCH_MARK, fail_invocation, resolve_track
-from lambdalab.course.labs import find_root
+from lambdalab.course.labs import find_root, load_module
 from lambdalab.course.paths import package
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
@@ -44,6 +44,18 @@ def lab_dir(track: str) -> Callable[[str], Path]:
         return package(path, include=include)
 
     return locate
+
+
+@pytest.fixture(scope="session")
+def lab_module(track: str) -> Callable[[str], object]:
+    """lab_module("tuning/choose.py") -> that file of the track, imported from the file itself
+    (not from whatever is on sys.path); a missing file fails the check naming it."""
+    def load(relative: str) -> object:
+        path = find_root() / track / relative
+        if not path.is_file():
+            pytest.fail(f"{track}/{relative} does not exist", pytrace=False)
+        return load_module(path, f"lab_{relative.replace('/', '_').removesuffix('.py')}_{track}")
+    return load
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lambdalab.course.labs import find_root, load_module
+from lambdalab.course.labs import find_root
 from lambdalab.course.lessons.cost import ec2_instance
 from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
@@ -28,12 +28,9 @@ SLACK = 1e-9  # relative: the learner's sums may round differently from ours
 
 
 @pytest.fixture(scope="module")
-def break_even_requests(track: str) -> BreakEven:
+def break_even_requests(lab_module: Callable[[str], object]) -> BreakEven:
     """The track's `break_even_requests`, imported from its file."""
-    path = find_root() / track / "breakeven" / "breakeven.py"
-    if not path.is_file():
-        pytest.fail(f"{track}/breakeven/breakeven.py does not exist", pytrace=False)
-    return load_module(path, f"lab_breakeven_{track}").break_even_requests
+    return lab_module("breakeven/breakeven.py").break_even_requests
 
 
 @pytest.fixture(scope="module")

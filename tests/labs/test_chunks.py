@@ -9,11 +9,10 @@ Run them with `check("chunks")` in a notebook or `lambdalab check chunks` in a s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from lambdalab.course.labs import find_root, load_module
 from lambdalab.runtime.config import FunctionConfig
 
 Split = Callable[..., list]
@@ -28,12 +27,9 @@ def chunk_ms(chunk: list[dict]) -> int:
 
 
 @pytest.fixture(scope="module")
-def split(track: str) -> Split:
+def split(lab_module: Callable[[str], object]) -> Split:
     """The track's `split`, imported from its file (not from whatever is on sys.path)."""
-    path = find_root() / track / "chunks" / "chunks.py"
-    if not path.is_file():
-        pytest.fail(f"{track}/chunks/chunks.py does not exist", pytrace=False)
-    return load_module(path, f"lab_chunks_{track}").split
+    return lab_module("chunks/chunks.py").split
 
 
 def test_every_item_once_in_order_and_each_chunk_within_its_share(split) -> None:

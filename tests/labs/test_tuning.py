@@ -8,13 +8,11 @@ by the runtime) and small tables made up to pin down the rules. Run them with
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from lambdalab.runtime.config import FunctionConfig
-from lambdalab.course.labs import find_root, load_module
-from lambdalab.runtime.metering import PRICE_PER_GB_SECOND, PRICE_PER_REQUEST
+from lambdalab.course.labs import find_root
 from lambdalab.course.lessons.power_tuning import PowerStats, TuningResult, power_tune
 from lambdalab.course.paths import package
 from lambdalab.runtime.config import FunctionConfig
@@ -25,12 +23,9 @@ Choose = Callable[[TuningResult, float], int]
 
 
 @pytest.fixture(scope="module")
-def choose_memory(track: str) -> Choose:
+def choose_memory(lab_module: Callable[[str], object]) -> Choose:
     """The track's `choose_memory`, imported from its file (not from whatever is on sys.path)."""
-    path = find_root() / track / "tuning" / "choose.py"
-    if not path.is_file():
-        pytest.fail(f"{track}/tuning/choose.py does not exist", pytrace=False)
-    return load_module(path, f"lab_tuning_choose_{track}").choose_memory
+    return lab_module("tuning/choose.py").choose_memory
 
 
 @pytest.fixture(scope="module")
