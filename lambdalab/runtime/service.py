@@ -290,7 +290,7 @@ class LocalRuntime:
         with self._lock:
             for env in started:
                 if (env.init_failure is None and self._functions.get(name) is fn
-                        and _same_environment(fn.config, config)):
+                        and _same_environment(fn.config, config) and not self._closed.is_set()):
                     env.freeze()
                     fn.envs.add(env)
                     fn.idle.append(env)
@@ -394,8 +394,16 @@ class LocalRuntime:
             raise
         with self._lock:
             fn.starting -= 1
-            fn.busy += 1
-            fn.envs.add(env)
+            # close() sets the flag before it takes the lock to collect the environments it kills:
+            # one that finished its INIT after that is this thread's to destroy.
+            closed = self._closed.is_set()
+            if not closed:
+                fn.busy += 1
+                fn.envs.add(env)
+            self._lock.notify_all()
+        if closed:
+            env.destroy()
+            self._check_open()
         return env
 
     def _take_alive(self, fn: _Function) -> ExecutionEnvironment | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdalab._util import spawn
 from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.errors import (
     InvalidParameterValueException,
@@ -58,6 +59,27 @@ def gone(pid: int, within: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def wait_until(condition, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def processes_of(function_name: str) -> list[int]:
+    """The live processes whose environment names this function (workers and their sandbox)."""
+    needle = f"AWS_LAMBDA_FUNCTION_NAME={function_name}\0".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes() and process_state(int(entry.name)) not in ("", "Z"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 # -- records and log lines ---------------------------------------------------------------------
@@ -711,6 +733,28 @@ def test_async_event_running_when_the_runtime_closes_is_dead_lettered():
         assert ev.wait(10), ev.state
         assert ev.state == "dead-lettered"
     assert {d["requestContext"]["condition"] for d in rt.dead_letters} == {"RuntimeClosed"}
+
+
+def test_closing_during_a_cold_start_dead_letters_the_event_and_leaves_no_worker(monkeypatch):
+    # CI failed once: an async event stayed "running" after close(). Its environment was still in
+    # INIT when close() collected the environments to kill, so it joined the function afterwards and
+    # ran the invocation to its end. On Linux the spawner's parent-death signal usually kills such a
+    # worker, but not when the signal is missed (the spawner's thread ended before setpriv set it)
+    # nor where there is none (macOS): this test takes the signal away.
+    monkeypatch.setattr(spawn, "SETPRIV", None)
+    name = f"slowinit-{os.getpid()}-{time.monotonic_ns()}"
+    rt = LocalRuntime(cpu_limit=False, async_retry_delays=(60, 60))
+    rt.deploy(fn(name, "slow_init.handler", timeout_s=30, environment={"INIT_SLEEP": "2"}))
+    ev = rt.invoke_async(name, {"seconds": 10})
+    deadline = time.monotonic() + 10
+    while not processes_of(name) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert processes_of(name), "the worker never started"
+    rt.close()  # the worker is importing the handler's module, inside its 2 s INIT
+    assert ev.wait(5), ev.state
+    assert ev.state == "dead-lettered"
+    assert ev.failure["requestContext"]["condition"] == "RuntimeClosed"
+    assert wait_until(lambda: processes_of(name) == [], 5), processes_of(name)
 
 
 def test_removing_a_function_dead_letters_its_pending_events(rt):
