@@ -44,10 +44,22 @@ def _send(address: str, payload: bytes) -> None:
         s.sendto(payload, (host, int(port)))
 
 
-def _documents(cloud, trace_id: str) -> list[dict]:
-    cloud.xray.flush()
-    traces = cloud.client("xray").batch_get_traces(TraceIds=[trace_id])["Traces"]
-    return [json.loads(s["Document"]) for t in traces for s in t["Segments"]]
+LAMBDA_ORIGINS = frozenset({"AWS::Lambda", "AWS::Lambda::Function"})
+
+
+def _documents(cloud, trace_id: str, expect: frozenset[str] = frozenset(), within: float = 10.0) -> list[dict]:
+    """The trace's segment documents, once those of the `expect`ed origins have arrived.
+
+    Lambda's segments are sent after the invocation ends (as on AWS, where a trace fills in over
+    seconds): a flush can come between two of them, so a test that needs them waits for them."""
+    deadline = time.monotonic() + within
+    while True:
+        cloud.xray.flush()
+        traces = cloud.client("xray").batch_get_traces(TraceIds=[trace_id])["Traces"]
+        documents = [json.loads(s["Document"]) for t in traces for s in t["Segments"]]
+        if expect <= {d.get("origin") for d in documents} or time.monotonic() > deadline:
+            return documents
+        time.sleep(0.1)
 
 
 def test_datagrams_need_the_daemon_header():
@@ -98,7 +110,7 @@ def test_an_active_function_is_traced_with_lambdas_segments(fresh, code):
     inv = fresh.invoke("traced", {"order": "o-1"})
     fields = inv.result
     assert fields["Sampled"] == "1"
-    docs = {d.get("origin", d["name"]): d for d in _documents(fresh, fields["Root"])}
+    docs = {d.get("origin", d["name"]): d for d in _documents(fresh, fields["Root"], LAMBDA_ORIGINS)}
     assert set(docs) == {"AWS::Lambda", "AWS::Lambda::Function", "work"}
     service, function, work = docs["AWS::Lambda"], docs["AWS::Lambda::Function"], docs["work"]
     assert "parent_id" not in service  # the trace starts at Lambda
@@ -113,7 +125,7 @@ def test_an_active_function_is_traced_with_lambdas_segments(fresh, code):
     time.sleep(1.01 - time.time() % 1)
     warm = fresh.invoke("traced", {"fail": True})
     header = dict(p.split("=", 1) for p in warm.trace_id.split(";"))
-    function = next(d for d in _documents(fresh, header["Root"]) if d.get("origin") == "AWS::Lambda::Function")
+    function = next(d for d in _documents(fresh, header["Root"], LAMBDA_ORIGINS) if d.get("origin") == "AWS::Lambda::Function")
     assert [s["name"] for s in function["subsegments"]] == ["Invocation"]  # warm: no Initialization
     assert function["fault"] is True
     assert function["cause"]["exceptions"][0]["type"] == "KeyError"
@@ -130,7 +142,7 @@ def test_pass_through_follows_the_upstream_decision(fresh, code):
     trace_id, caller = new_trace_id(), new_segment_id()
     fields = fresh.invoke("passing", {}, trace_header=f"Root={trace_id};Parent={caller};Sampled=1").result
     assert fields["Root"] == trace_id and fields["Parent"] != caller
-    docs = {d.get("origin", d["name"]): d for d in _documents(fresh, trace_id)}
+    docs = {d.get("origin", d["name"]): d for d in _documents(fresh, trace_id, LAMBDA_ORIGINS)}
     assert docs["AWS::Lambda"]["parent_id"] == caller
     assert docs["AWS::Lambda::Function"]["id"] == fields["Parent"]
 
@@ -162,7 +174,7 @@ def test_invoke_api_and_asynchronous_events_are_traced_too(fresh, code):
     time.sleep(1.0 - time.time() % 1.0)  # the first request of a second is always sampled
     fields = json.loads(lam.invoke(FunctionName="viaapi", Payload=b"{}")["Payload"].read())
     assert fields["Sampled"] == "1"
-    origins = {d.get("origin") for d in _documents(fresh, fields["Root"])}
+    origins = {d.get("origin") for d in _documents(fresh, fields["Root"], LAMBDA_ORIGINS)}
     assert {"AWS::Lambda", "AWS::Lambda::Function"} <= origins
 
     time.sleep(1.0 - time.time() % 1.0)
@@ -171,6 +183,6 @@ def test_invoke_api_and_asynchronous_events_are_traced_too(fresh, code):
     while len(fresh.records("viaapi")) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     header = dict(p.split("=", 1) for p in fresh.records("viaapi")[-1].trace_id.split(";"))
-    docs = _documents(fresh, header["Root"])
+    docs = _documents(fresh, header["Root"], LAMBDA_ORIGINS)
     assert {d.get("origin") for d in docs} >= {"AWS::Lambda", "AWS::Lambda::Function"}
     assert next(d for d in docs if d["name"] == "work")["annotations"] == {"order": "async"}
