@@ -125,7 +125,8 @@ def test_an_active_function_is_traced_with_lambdas_segments(fresh, code):
     time.sleep(1.01 - time.time() % 1)
     warm = fresh.invoke("traced", {"fail": True})
     header = dict(p.split("=", 1) for p in warm.trace_id.split(";"))
-    function = next(d for d in _documents(fresh, header["Root"], LAMBDA_ORIGINS) if d.get("origin") == "AWS::Lambda::Function")
+    documents = _documents(fresh, header["Root"], LAMBDA_ORIGINS)
+    function = next(d for d in documents if d.get("origin") == "AWS::Lambda::Function")
     assert [s["name"] for s in function["subsegments"]] == ["Invocation"]  # warm: no Initialization
     assert function["fault"] is True
     assert function["cause"]["exceptions"][0]["type"] == "KeyError"
