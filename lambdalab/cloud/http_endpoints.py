@@ -180,7 +180,11 @@ class RestApi(_MotoApi):
         incoming = incoming_trace(request)
         self._local.trace = tracer.decide(incoming) if tracer is not None else None
         started = time.time()
+        self._local.sent = None
         response = super().handle(request)
+        sent = TraceHeader.parse(self._local.sent)
+        if sent is not None:  # a REST API tells its client the trace it ran under
+            response.headers.append(("X-Amzn-Trace-Id", f"Root={sent.root}"))
         if tracer is not None:
             upstream = TraceHeader.parse(incoming)
             request_id = next((v for k, v in response.headers if k.lower() == "x-amzn-requestid"), "")
@@ -203,7 +207,8 @@ class RestApi(_MotoApi):
 
     def _trace_header(self, request: _Request) -> str:
         traced = getattr(self._local, "trace", None)
-        return str(traced) if traced is not None else super()._trace_header(request)
+        self._local.sent = str(traced) if traced is not None else super()._trace_header(request)
+        return self._local.sent
 
 
 class FunctionUrl(HttpApi):

@@ -3,9 +3,12 @@
 Logger writes one JSON object per line, with the request id and cold start in every line;
 Metrics writes CloudWatch's embedded metric format (EMF), which Lambda's log pipeline turns into
 metrics in the namespace `Shop`; Tracer sends this invocation's subsegments to the X-Ray daemon,
-with the DynamoDB call as a subsegment of its own (boto3 is patched).
+with the DynamoDB and S3 calls as subsegments of their own (boto3 is patched).
 
-An order: {"order_id": "o-1", "channel": "web", "items": [{"sku": "tea", "qty": 2, "price": 4.5}]}.
+An order: {"order_id": "o-1", "channel": "web", "items": [{"sku": "tea", "qty": 2, "price": 4.5}]},
+sent as the event or as the JSON body of a REST API's proxy request (then the answer is an HTTP
+response). A placed order is stored in the table `TABLE` and its receipt, a JSON object, in the
+bucket `RECEIPTS` at `receipts/<order id>.json`.
 A bad order fails, as real ones do: no items -> ValueError, an item without "sku" -> KeyError,
 "slow": seconds of waiting for the payment provider (a timeout, if longer than the function's).
 """

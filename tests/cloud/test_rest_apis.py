@@ -30,10 +30,11 @@ def handler(event, context):
 """
 
 
-def post(url, body=b"{}", headers=None):
+def post(url, body=b"{}", headers=None, answer_headers=None):
     request = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
+            (answer_headers if answer_headers is not None else {}).update(r.headers.items())
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -128,7 +129,8 @@ def test_a_traced_stage_records_its_segment_above_lambdas(fresh, echo):
     api_id, url = rest_api(fresh, echo, tracing=True)
     allow(fresh, "echo", api_id)
     time.sleep(1.01 - time.time() % 1)  # a new second: the reservoir's first request
-    status, body = post(url + "/orders")
+    response_headers = {}
+    status, body = post(url + "/orders", answer_headers=response_headers)
     assert status == 201
     header = dict(p.split("=", 1) for p in body["trace"].split(";"))
     assert header["Sampled"] == "1"
@@ -140,6 +142,7 @@ def test_a_traced_stage_records_its_segment_above_lambdas(fresh, echo):
     assert stage["http"]["request"]["method"] == "POST" and stage["http"]["response"]["status"] == 201
     assert stage["annotations"] == {"aws:api_id": api_id, "aws:api_stage": "prod"}
     assert service["parent_id"] == stage["id"]
+    assert response_headers["X-Amzn-Trace-Id"] == f"Root={header['Root']}"  # the client learns its trace
     assert function["parent_id"] == service["id"] and function["id"] == header["Parent"]
     assert stage["start_time"] <= service["start_time"] and service["end_time"] <= stage["end_time"]
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +61,29 @@ def traffic(invoke: Callable[[dict[str, Any]], Any], count: int, *, concurrency:
         if progress is not None:
             answers = progress(answers, count)
         return list(answers)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a client got back from the orders API: status, JSON body, and the trace id the
+    API's `X-Amzn-Trace-Id` response header named."""
+
+    status: int
+    body: dict[str, Any]
+    trace_id: str | None
+
+
+def post_order(url: str, order: dict[str, Any], *, timeout: float = 30.0) -> Answer:
+    """POST one order as JSON to `url` (a REST API stage's `/orders`)."""
+    request = urllib.request.Request(url, data=json.dumps(order).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, e.headers, e.read()
+    trace = headers.get("X-Amzn-Trace-Id")
+    return Answer(status, json.loads(raw or b"{}"), trace_root(trace) if trace else None)
 
 
 # -- queries over CloudWatch Logs ----------------------------------------------------------------
@@ -377,7 +402,12 @@ def service_map(traces: Iterable[list[dict[str, Any]]]) -> list[Edge]:
             edge.errors += bool(doc.get("error"))
             edge.faults += bool(doc.get("fault"))
             starts[(caller, callee)] = min(starts.get((caller, callee), doc["start_time"]), doc["start_time"])
-    return sorted(edges.values(), key=lambda e: starts[(e.source, e.target)])
+    # Callers before callees: a node's depth is one more than its deepest caller's.
+    depth = {Node(CLIENT, "client"): 0}
+    for _ in edges:
+        for source, target in edges:
+            depth[target] = max(depth.get(target, 0), depth.get(source, 0) + 1)
+    return sorted(edges.values(), key=lambda e: (depth.get(e.source, 0), starts[(e.source, e.target)]))
 
 
 _BOX_KINDS = {"client": "client", "AWS::ApiGateway::Stage": "trigger", "AWS::Lambda": "function",
@@ -386,12 +416,14 @@ _KIND_NAMES = {"AWS::ApiGateway::Stage": "API stage", "AWS::Lambda": "Lambda ser
                "AWS::Lambda::Function": "function", "remote": "AWS service"}
 
 
-def map_architecture(edges: list[Edge], title: str) -> Architecture:
+def map_architecture(edges: list[Edge], title: str, *, prefix: str = "") -> Architecture:
     """The service map as a picture `lambdalab.course.diagrams.draw` lays out left to right:
-    a box per node, an arrow per edge labelled with its calls, mean latency, errors and faults."""
+    a box per node, an arrow per edge labelled with its calls, mean latency, errors and faults.
+    `prefix` (the run's) is left out of the names, so they fit their boxes."""
     def label(node: Node) -> str:
+        name = node.name[len(prefix):] if prefix and node.name.startswith(prefix) else node.name
         kind = _KIND_NAMES.get(node.kind)
-        return f"{node.name} ({kind})" if kind else node.name
+        return f"{name} ({kind})" if kind else name
 
     boxes: dict[str, Box] = {}
     for edge in edges:
@@ -403,6 +435,11 @@ def map_architecture(edges: list[Edge], title: str) -> Architecture:
     return Architecture(title, tuple(boxes.values()), arrows)
 
 
+# The waterfall's colours: the API stage, Lambda's own segments, then everything the function sent.
+_SPAN_COLOURS = {"AWS::ApiGateway::Stage": "tab:green", "AWS::Lambda": "tab:orange",
+                 "AWS::Lambda::Function": "tab:orange"}
+
+
 def plot_waterfall(trace: list[Span], title: str) -> Any:
     """A horizontal bar per span, indented by depth, on a millisecond axis from the first start."""
     import matplotlib.pyplot as plt
@@ -410,12 +447,12 @@ def plot_waterfall(trace: list[Span], title: str) -> Any:
     t0 = min(s.start for s in trace)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(trace) + 1))
     for row, span in enumerate(trace):
-        colour = "tab:red" if span.fault else ("tab:orange" if span.depth < 2 else "tab:blue")
+        colour = "tab:red" if span.fault else _SPAN_COLOURS.get(span.origin, "tab:blue")
         ax.barh(row, (span.end - span.start) * 1000, left=(span.start - t0) * 1000, color=colour)
         ax.text((span.end - t0) * 1000, row, f" {(span.end - span.start) * 1000:.0f} ms", va="center", fontsize=8)
     ax.set_yticks(range(len(trace)), ["  " * s.depth + s.name for s in trace])
     ax.invert_yaxis()
-    ax.set_xlabel("ms since the request reached Lambda")
+    ax.set_xlabel("ms since the trace's first segment began (the API stage's, if it traces)")
     ax.set_title(title)
     return fig
 

@@ -123,6 +123,16 @@ class CloudTarget:
         return {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": self.arn("logs", f"log-group:{reports.log_group(function)}:*")}
 
+    def create_bucket(self, base: str) -> str:
+        """A tagged S3 bucket named for the run, in the target's Region; returns its name."""
+        s3 = self.client("s3")
+        name = self.name(base)
+        # us-east-1 refuses a LocationConstraint naming itself.
+        where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        s3.create_bucket(Bucket=name, **where)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": self.tag_list()})
+        return name
+
     def create_role(self, base: str, statements: list[dict[str, Any]], *,
                     service: str = "lambda.amazonaws.com") -> str:
         """A role `service` may assume, with `statements` as its one inline policy; returns its ARN."""
