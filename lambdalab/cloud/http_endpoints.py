@@ -179,19 +179,22 @@ class RestApi(_MotoApi):
         tracer = self._tracer() if spec.tracing_enabled else None
         incoming = incoming_trace(request)
         self._local.trace = tracer.decide(incoming) if tracer is not None else None
-        started = time.time()
         self._local.sent = None
+        started = time.time()
         response = super().handle(request)
         sent = TraceHeader.parse(self._local.sent)
         if sent is not None:  # a REST API tells its client the trace it ran under
             response.headers.append(("X-Amzn-Trace-Id", f"Root={sent.root}"))
         if tracer is not None:
             upstream = TraceHeader.parse(incoming)
-            request_id = next((v for k, v in response.headers if k.lower() == "x-amzn-requestid"), "")
-            tracer.record(self._local.trace, upstream.parent if upstream else None, StageRequest(
-                self.api_id, self._moto.name, stage, request.method, url, request.client_ip, response.status,
-                len(response.body), request_id, started, time.time()))
+            tracer.record(self._local.trace, upstream.parent if upstream else None,
+                          self._served(request, stage, url, response, started))
         return response
+
+    def _served(self, request: _Request, stage: str, url: str, response: HttpResponse, started: float) -> StageRequest:
+        request_id = next((v for k, v in response.headers if k.lower() == "x-amzn-requestid"), "")
+        return StageRequest(self.api_id, self._moto.name, stage, request.method, url, request.client_ip,
+                            response.status, len(response.body), request_id, started, time.time())
 
     def serve_wsgi(self, environ: dict[str, Any], path: str) -> HttpResponse:
         """A request the cloud's WSGI server received for `path` (`/{stage}/...`) of this API."""
