@@ -135,6 +135,11 @@ class _TokenBucket:
             return True
 
 
+def incoming_trace(request: _Request) -> str | None:
+    """The caller's `X-Amzn-Trace-Id` header, if it sent one."""
+    return next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None)
+
+
 # --- the API ------------------------------------------------------------------------------------
 
 
@@ -277,8 +282,7 @@ class HttpApi:
         exchange.route_key = route.key
         if self._throttle is not None and not self._throttle.take():
             return self._error("throttled")
-        trace = next((v for k, v in request.headers if k.lower() == "x-amzn-trace-id"), None) \
-            or new_trace_header(parent=False, sampled=None)
+        trace = self._trace_header(request)
         event = self._event(route, params, request, trace)
         exchange.event = event
         outcome, value = self._call(route.function, event, trace)
@@ -299,6 +303,11 @@ class HttpApi:
         except Malformed as e:
             exchange.error = f"malformed Lambda proxy response: {e}"
             return self._error("malformed")
+
+    def _trace_header(self, request: _Request) -> str:
+        """The `X-Amzn-Trace-Id` the integration gets: the caller's, or a new unsampled trace
+        (an API that records no segment of its own leaves the decision to Lambda)."""
+        return incoming_trace(request) or new_trace_header(parent=False, sampled=None)
 
     def _call(self, function: str, event: dict, trace: str) -> tuple[str, Any]:
         """Invoke synchronously, giving up (as API Gateway does) after the integration timeout;
@@ -352,8 +361,11 @@ class HttpApi:
                 else request.body.decode("utf-8", "replace")
         proxy_headers = [("X-Amzn-Trace-Id", trace), ("X-Forwarded-For", request.client_ip),
                          ("X-Forwarded-Port", str(self.port)), ("X-Forwarded-Proto", "http")]
-        given = {k.lower() for k, _ in request.headers}
-        headers = request.headers + [(k, v) for k, v in proxy_headers if k.lower() not in given]
+        # The trace header is always the one the integration runs under (the caller's, or the
+        # stage's when it traces); the others only when the caller did not send them.
+        sent = [(k, v) for k, v in request.headers if k.lower() != "x-amzn-trace-id"]
+        given = {k.lower() for k, _ in sent}
+        headers = sent + [(k, v) for k, v in proxy_headers if k.lower() not in given]
         if route.payload_version == "2.0":
             return self._event_v2(route, params, request, headers, body)
         return self._event_v1(route, params, request, headers, body)

@@ -1,4 +1,5 @@
-"""The HTTP APIs (`apigatewayv2`) and Lambda function URLs that moto stores, served on 127.0.0.1.
+"""The HTTP APIs (`apigatewayv2`), REST APIs (`apigateway`) and Lambda function URLs that moto
+stores, served on 127.0.0.1.
 
 Each HTTP API and each function URL gets its own listener on a free loopback port, so its
 address (`ApiEndpoint`, `FunctionUrl`) is `http://127.0.0.1:PORT` and a learner's code appends
@@ -10,6 +11,13 @@ paths to it exactly as to AWS's address. Both reuse `lambdalab.cloud.apigateway.
   stage. A `$default` stage serves `/path`; a named stage serves `/stage/path`. Without a
   resource-based policy letting `apigateway.amazonaws.com` invoke the function (for the
   request's `execute-api` source ARN) the API answers 500, as API Gateway does.
+- `RestApi` serves a REST API's stages (payload 1.0, AWS_PROXY methods, `ANY` and `{proxy+}`
+  included) at the cloud's own endpoint, `http://127.0.0.1:PORT/_aws/execute-api/{api id}/{stage}`
+  (LocalStack's shape; AWS's is `https://{api id}.execute-api.{region}.amazonaws.com/{stage}`),
+  since AWS returns no invoke URL a client could read. A stage serves the routes of its
+  deployment as they were when it was made (API Gateway's snapshot): methods added later need a
+  new deployment. The same permission check as HTTP APIs; a stage with `tracingEnabled` records
+  its X-Ray segment (`lambdalab.cloud.xray.StageTracer`).
 - `FunctionUrl` serves a function's URL with payload 2.0. AuthType NONE needs both
   `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` for everyone in the function's policy;
   AWS_IAM checks the request's SigV4 signature against the caller's secret in moto's IAM and the
@@ -19,15 +27,20 @@ paths to it exactly as to AWS's address. Both reuse `lambdalab.cloud.apigateway.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
-from lambdalab.cloud.apigateway import HttpApi, _Request
+from lambdalab.cloud.apigateway import HttpApi, _Request, incoming_trace
 from lambdalab.cloud.apigateway_proxy import HttpResponse, Route, json_response, parse_route
 from lambdalab.cloud.lambda_service import LambdaService, function_name_from
+from lambdalab.cloud.loops import TraceHeader
 from lambdalab.cloud.resource_policy import allows, function_statements
 from lambdalab.cloud.sigv4 import SignatureError, verify_request
+from lambdalab.cloud.xray import StageRequest, StageTracer
 
 _FORBIDDEN = (403, {"Message": "Forbidden"})
+EXECUTE_API_PREFIX = "/_aws/execute-api/"  # where the cloud's endpoint serves REST API stages
 
 
 def integration_function(uri: str | None) -> str | None:
@@ -42,15 +55,15 @@ class PermissionDeniedError(Exception):
     """The function's resource-based policy does not let this caller invoke it."""
 
 
-class GatewayApi(HttpApi):
-    """One of moto's HTTP APIs, served on its own port."""
+class _MotoApi(HttpApi):
+    """An API moto stores, served here: the stage is per request, and API Gateway may invoke
+    a function only as its resource-based policy allows."""
 
-    def __init__(self, service: LambdaService, moto_api: Any):
+    def __init__(self, service: LambdaService, moto_api: Any, kind: str):
         self._moto = moto_api
         self._service = service
         self._local = threading.local()
-        super().__init__(self._invoke_checked, kind="http", region=service.region, account=service.account_id)
-        self.api_id = moto_api.api_id
+        super().__init__(self._invoke_checked, kind=kind, region=service.region, account=service.account_id)
 
     @property
     def stage(self) -> str:  # type: ignore[override] - per request: the stage the path named
@@ -59,6 +72,28 @@ class GatewayApi(HttpApi):
     @stage.setter
     def stage(self, value: str) -> None:
         self._local.stage = value
+
+    def _invoke_checked(self, function: str, event: dict, trace_header: str | None = None) -> Any:
+        fn = self._service.function_or_404(function)
+        context = event.get("requestContext", {})
+        method = (context.get("http") or {}).get("method") or context.get("httpMethod", "")
+        key = event.get("routeKey") or f"{method} {event.get('resource', '')}"
+        resource = "$default" if key == "$default" else method + key.split(" ", 1)[-1]
+        source_arn = (f"arn:aws:execute-api:{self.region}:{self.account}:{self.api_id}/"
+                      f"{context.get('stage', self.stage)}/{resource}")
+        if not allows(function_statements(fn), "lambda:InvokeFunction", service="apigateway.amazonaws.com",
+                      context={"AWS:SourceArn": source_arn, "AWS:SourceAccount": self.account}):
+            raise PermissionDeniedError(f"API Gateway may not invoke {function} for {source_arn}: "
+                                   "add a permission for apigateway.amazonaws.com (lambda add_permission)")
+        return self._service.invoke(function, event, trace_header=trace_header)
+
+
+class GatewayApi(_MotoApi):
+    """One of moto's HTTP APIs, served on its own port."""
+
+    def __init__(self, service: LambdaService, moto_api: Any):
+        super().__init__(service, moto_api, "http")
+        self.api_id = moto_api.api_id
 
     @property
     def routes(self) -> list[Route]:  # type: ignore[override]
@@ -89,19 +124,94 @@ class GatewayApi(HttpApi):
         request.raw_path = path
         return super().handle(request)
 
-    def _invoke_checked(self, function: str, event: dict, trace_header: str | None = None) -> Any:
-        fn = self._service.function_or_404(function)
-        context = event.get("requestContext", {})
-        method = (context.get("http") or {}).get("method") or context.get("httpMethod", "")
-        key = event.get("routeKey") or f"{method} {event.get('resource', '')}"
-        resource = "$default" if key == "$default" else method + key.split(" ", 1)[-1]
-        source_arn = (f"arn:aws:execute-api:{self.region}:{self.account}:{self.api_id}/"
-                      f"{context.get('stage', self.stage)}/{resource}")
-        if not allows(function_statements(fn), "lambda:InvokeFunction", service="apigateway.amazonaws.com",
-                      context={"AWS:SourceArn": source_arn, "AWS:SourceAccount": self.account}):
-            raise PermissionDeniedError(f"API Gateway may not invoke {function} for {source_arn}: "
-                                   "add a permission for apigateway.amazonaws.com (lambda add_permission)")
-        return self._service.invoke(function, event, trace_header=trace_header)
+
+def rest_routes(moto_api: Any) -> list[Route]:
+    """The routes of a REST API's methods with an AWS_PROXY integration to a Lambda function."""
+    found = []
+    for resource in list(moto_api.resources.values()):
+        for method, spec in list(resource.resource_methods.items()):
+            integration = spec.method_integration
+            if integration is None or (integration.integration_type or "").upper() != "AWS_PROXY":
+                continue
+            function = integration_function(integration.uri)
+            if function is not None:
+                found.append(parse_route(f"{method} {resource.get_path()}", function, "1.0", "rest"))
+    return found
+
+
+class RestApi(_MotoApi):
+    """One of moto's REST APIs, its stages served at the cloud's endpoint (`EXECUTE_API_PREFIX`)."""
+
+    def __init__(self, service: LambdaService, moto_api: Any, tracer: Callable[[], StageTracer | None]):
+        super().__init__(service, moto_api, "rest")
+        self.api_id = moto_api.id
+        self._tracer = tracer
+        self._deployments: dict[str, list[Route]] = {}  # deployment id -> its routes, as deployed
+        self._deployed_lock = threading.Lock()
+
+    def deployed(self, deployment_id: str) -> None:
+        """A deployment was made: keep the routes as they are now."""
+        routes = rest_routes(self._moto)
+        with self._deployed_lock:
+            self._deployments[deployment_id] = routes
+
+    @property
+    def routes(self) -> list[Route]:  # type: ignore[override] - the requested stage's deployment
+        stage = self._moto.stages.get(self.stage)
+        with self._deployed_lock:
+            return list(self._deployments.get(getattr(stage, "deployment_id", None) or "", []))
+
+    @property
+    def port(self) -> int:  # the cloud's endpoint serves it, not a listener of its own
+        return int(getattr(self._local, "port", 0))
+
+    def handle(self, request: _Request) -> HttpResponse:
+        """`request.raw_path` is `/{stage}/path`."""
+        parts = request.raw_path.split("/", 2)
+        stage = parts[1] if len(parts) > 1 else ""
+        spec = self._moto.stages.get(stage)
+        if spec is None:
+            return json_response(403, {"message": "Forbidden"})
+        self._local.stage = stage
+        self.stage_variables = dict(spec.variables or {})
+        url = f"http://{request.host}{EXECUTE_API_PREFIX}{self.api_id}{request.raw_path}"
+        request.raw_path = "/" + (parts[2] if len(parts) > 2 else "")
+        tracer = self._tracer() if spec.tracing_enabled else None
+        incoming = incoming_trace(request)
+        self._local.trace = tracer.decide(incoming) if tracer is not None else None
+        self._local.sent = None
+        started = time.time()
+        response = super().handle(request)
+        sent = TraceHeader.parse(self._local.sent)
+        if sent is not None:  # a REST API tells its client the trace it ran under
+            response.headers.append(("X-Amzn-Trace-Id", f"Root={sent.root}"))
+        if tracer is not None:
+            upstream = TraceHeader.parse(incoming)
+            tracer.record(self._local.trace, upstream.parent if upstream else None,
+                          self._served(request, stage, url, response, started))
+        return response
+
+    def _served(self, request: _Request, stage: str, url: str, response: HttpResponse, started: float) -> StageRequest:
+        request_id = next((v for k, v in response.headers if k.lower() == "x-amzn-requestid"), "")
+        return StageRequest(self.api_id, self._moto.name, stage, request.method, url, request.client_ip,
+                            response.status, len(response.body), request_id, started, time.time())
+
+    def serve_wsgi(self, environ: dict[str, Any], path: str) -> HttpResponse:
+        """A request the cloud's WSGI server received for `path` (`/{stage}/...`) of this API."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        headers = [(k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_")]
+        headers += [(name, environ[key]) for key, name in (("CONTENT_TYPE", "Content-Type"),
+                                                           ("CONTENT_LENGTH", "Content-Length")) if environ.get(key)]
+        self._local.port = environ.get("SERVER_PORT", "0")
+        return self.handle(_Request(
+            method=environ["REQUEST_METHOD"], raw_path=path, raw_query=environ.get("QUERY_STRING", ""),
+            headers=headers, body=environ["wsgi.input"].read(length) if length else b"",
+            client_ip=environ.get("REMOTE_ADDR", "127.0.0.1"), host=environ.get("HTTP_HOST", "127.0.0.1")))
+
+    def _trace_header(self, request: _Request) -> str:
+        traced = getattr(self._local, "trace", None)
+        self._local.sent = str(traced) if traced is not None else super()._trace_header(request)
+        return self._local.sent
 
 
 class FunctionUrl(HttpApi):
@@ -162,7 +272,9 @@ class HttpEndpoints:
         self._service = service
         self._lock = threading.Lock()
         self.apis: dict[str, GatewayApi] = {}
+        self.rest_apis: dict[str, RestApi] = {}
         self.urls: dict[str, FunctionUrl] = {}
+        self.tracer: StageTracer | None = None  # REST API stages' X-Ray part, set by the cloud
 
     def open_api(self, moto_api: Any) -> str:
         if getattr(moto_api, "protocol_type", "HTTP") != "HTTP":
@@ -178,6 +290,30 @@ class HttpEndpoints:
             api = self.apis.pop(api_id, None)
         if api is not None:
             api.close()
+
+    def open_rest_api(self, moto_api: Any) -> None:
+        with self._lock:
+            self.rest_apis[moto_api.id] = RestApi(self._service, moto_api, lambda: self.tracer)
+
+    def rest_deployed(self, api_id: str, deployment_id: str) -> None:
+        with self._lock:
+            api = self.rest_apis.get(api_id)
+        if api is not None:
+            api.deployed(deployment_id)
+
+    def close_rest_api(self, api_id: str) -> None:
+        with self._lock:
+            self.rest_apis.pop(api_id, None)
+
+    def serve_rest(self, environ: dict[str, Any]) -> HttpResponse:
+        """A WSGI request for `EXECUTE_API_PREFIX{api id}/{stage}/path`, answered by that API."""
+        raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
+        api_id, _, path = raw[len(EXECUTE_API_PREFIX):].partition("/")
+        with self._lock:
+            api = self.rest_apis.get(api_id)
+        if api is None:
+            return json_response(403, {"message": "Forbidden"})
+        return api.serve_wsgi(environ, "/" + path)
 
     def open_url(self, fn: Any, config: Any) -> str:
         self.close_url(fn.function_arn)
@@ -197,6 +333,7 @@ class HttpEndpoints:
         with self._lock:
             served = list(self.apis.values()) + list(self.urls.values())
             self.apis.clear()
+            self.rest_apis.clear()
             self.urls.clear()
         for endpoint in served:
             endpoint.close()

@@ -8,7 +8,8 @@ their configuration; S3, SNS, SQS and DynamoDB Streams triggers run the real han
 function gets its execution role's STS credentials; START/END/REPORT lines and handler output go
 to CloudWatch Logs in moto; recursive loops are stopped after 16 hops. HTTP APIs
 (`apigatewayv2`) and function URLs answer at the `http://127.0.0.1:PORT` address their API
-returns (`lambdalab.cloud.http_endpoints`); EventBridge Scheduler schedules fire on the same
+returns, and REST APIs' stages at `{endpoint}/_aws/execute-api/{api id}/{stage}`
+(`lambdalab.cloud.http_endpoints`); EventBridge Scheduler schedules fire on the same
 clock as scheduled rules (`cloud.events.clock`, `lambdalab.cloud.scheduler`). Step Functions
 executions run (moto's ASL interpreter), their tasks calling this cloud as the state machine's role
 (`lambdalab.cloud.moto.stepfunctions`), so a Lambda task is an invocation in the runtime.
@@ -45,7 +46,7 @@ from lambdalab.cloud.metrics.service import CloudMetrics
 from lambdalab.cloud.pollers import EventSourcePollers
 from lambdalab.cloud.scheduler import SchedulerSource
 from lambdalab.cloud.server import make_moto_server
-from lambdalab.cloud.xray import LambdaTracer, XRayDaemon
+from lambdalab.cloud.xray import LambdaTracer, StageTracer, XRayDaemon
 from lambdalab.runtime.config import ACCOUNT_ID, REGION
 from lambdalab.runtime.errors import InvalidParameterValueException, ResourceNotFoundException
 from lambdalab.runtime.imports import python_tag
@@ -167,7 +168,8 @@ class LocalCloud:
     def _start(self) -> None:
         self._open = True
         self._patches = moto_patches.install(self._lambda, self.endpoints)
-        self._server = make_moto_server(self._lambda, port=self._port, admin=(ADMIN_ACCESS_KEY_ID, self._admin_secret))
+        self._server = make_moto_server(self._lambda, port=self._port, admin=(ADMIN_ACCESS_KEY_ID, self._admin_secret),
+                                        endpoints=self.endpoints)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -175,6 +177,7 @@ class LocalCloud:
         self._lambda.start(self.endpoint, self._runtime_options, xray_daemon=self.xray.address)
         self.cloudwatch = CloudMetrics(self._lambda.runtime, self.account_id, self.region)  # EMF, AWS/Lambda, alarms
         tracer = self._lambda.tracer = LambdaTracer(self.xray, self.account_id, self.region)
+        self.endpoints.tracer = StageTracer(self.xray, self.account_id, self.region)
         runtime = self._lambda.runtime
         runtime.on_invocation = _each(runtime.on_invocation, tracer.on_invocation)
         self._create_admin()

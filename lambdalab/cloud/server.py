@@ -2,7 +2,8 @@
 
 `Middleware` sits between the HTTP server and moto's app: it records each request's caller and
 trace header (`lambdalab.cloud.request_context`) for moto's patched services, serves the Lambda
-APIs moto lacks (provisioned concurrency, recursion config) from the `LambdaService`, and turns
+APIs moto lacks (provisioned concurrency, recursion config) from the `LambdaService` and REST API
+stages under `/_aws/execute-api/` (`lambdalab.cloud.http_endpoints`), and turns
 moto's XML access-denied errors into the JSON that JSON-protocol services answer. `make_moto_server`
 builds moto's threaded server around it, raising when the port is taken and freeing the port,
 its connections and their threads on stop.
@@ -10,6 +11,7 @@ its connections and their threads on stop.
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import re
@@ -24,6 +26,7 @@ from urllib.parse import parse_qs
 from werkzeug.serving import ThreadedWSGIServer
 
 from lambdalab.cloud.admin_auth import control_plane_refused, is_signed, missing_authentication, signed_by_admin
+from lambdalab.cloud.http_endpoints import EXECUTE_API_PREFIX, HttpEndpoints
 from lambdalab.cloud.lambda_service import LambdaApiError, LambdaService, function_name_from
 from lambdalab.cloud.request_context import RequestContext, serving
 
@@ -43,13 +46,22 @@ _RECURSION = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-confi
 class Middleware:
     """Remembers each request's caller and trace header; serves Lambda APIs moto lacks."""
 
-    def __init__(self, app: Callable, service: LambdaService, admin: tuple[str, str] | None = None):
+    def __init__(self, app: Callable, service: LambdaService, admin: tuple[str, str] | None = None,
+                 endpoints: HttpEndpoints | None = None):
         self.app = app
         self.service = service
         self.admin = admin  # (access key id, secret) that may use /moto-api; None: nobody may
+        self.endpoints = endpoints  # REST API stages served under EXECUTE_API_PREFIX
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
+        if self.endpoints is not None and path.startswith(EXECUTE_API_PREFIX):
+            # A client of the API, not of AWS's control plane: no SigV4, no IAM enforcement.
+            response = self.endpoints.serve_rest(environ)
+            headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "connection")]
+            start_response(f"{response.status} {http.client.responses.get(response.status, 'Unknown')}",
+                           headers + [("Content-Length", str(len(response.body)))])
+            return [response.body]
         refusal = self._refusal(environ, path)
         if refusal is not None:
             status, headers, data = refusal
@@ -230,7 +242,7 @@ class _TrackingServer(ThreadedWSGIServer):
 
 
 def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int = 0,
-                     admin: tuple[str, str] | None = None) -> Any:
+                     admin: tuple[str, str] | None = None, endpoints: HttpEndpoints | None = None) -> Any:
     """A `ThreadedMotoServer` whose app sits behind `Middleware` and whose stop frees the port;
     `/moto-api` answers only calls signed with `admin` (access key id, secret)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -244,7 +256,7 @@ def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int 
         def start(self) -> None:
             # Bind here, not in the thread, so a busy port raises OSError to the caller
             # (moto's own start() would wait forever for a server that never came up).
-            app = Middleware(DomainDispatcherApplication(create_backend_app), service, admin)
+            app = Middleware(DomainDispatcherApplication(create_backend_app), service, admin, endpoints)
             try:
                 self._server = _TrackingServer(self._ip_address, self._port, app, QuietHandler)
             except _BindError as e:

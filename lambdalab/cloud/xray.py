@@ -13,6 +13,13 @@ trace header whose `Parent` is the function's segment, and records two segments 
 service's (`AWS::Lambda`) and the function's (`AWS::Lambda::Function`, with `Initialization`
 and `Invocation` subsegments). `LambdaTracer` does both.
 https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html
+
+A REST API stage with `tracingEnabled` samples by the same default rule (its own reservoir),
+records an `AWS::ApiGateway::Stage` segment named `{api name}/{stage}` per sampled request and
+hands Lambda a header whose `Parent` is that segment, so Lambda's service segment hangs under it.
+HTTP APIs record nothing: they do not support X-Ray. `StageTracer` is that part.
+https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-xray.html
+https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-understanding-xray-traces.html
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lambdalab._util.xray import new_segment_id
+from lambdalab._util.xray import new_segment_id, new_trace_id
 from lambdalab.cloud.loops import TraceHeader
 
 log = logging.getLogger(__name__)
@@ -139,6 +146,29 @@ class _Reservoir:
     used: int = 0
 
 
+class Sampler:
+    """X-Ray's default sampling rule for one service: the first request each second, then
+    `rate` of the others."""
+
+    def __init__(self, *, rate: float = FIXED_RATE, chooser: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.time):
+        self._rate = rate
+        self._chooser = chooser
+        self._clock = clock
+        self._reservoir = _Reservoir()
+        self._lock = threading.Lock()
+
+    def sample(self) -> bool:
+        with self._lock:
+            now = int(self._clock())
+            if self._reservoir.second != now:
+                self._reservoir = _Reservoir(second=now)
+            if self._reservoir.used < RESERVOIR_PER_S:
+                self._reservoir.used += 1
+                return True
+        return self._chooser() < self._rate
+
+
 class LambdaTracer:
     """Lambda's part in tracing: the sampling decision for each request, and the service and
     function segments of each traced invocation, handed to the daemon's uploader."""
@@ -149,10 +179,7 @@ class LambdaTracer:
         self._daemon = daemon
         self._account_id = account_id
         self._region = region
-        self._rate = rate
-        self._chooser = chooser
-        self._clock = clock
-        self._reservoir = _Reservoir()
+        self._sampler = Sampler(rate=rate, chooser=chooser, clock=clock)
         self._lock = threading.Lock()
         # function segment id -> the caller's segment id (None: the trace starts at Lambda);
         # kept a while, since an asynchronous event's retries run with the same header.
@@ -166,7 +193,7 @@ class LambdaTracer:
             return incoming
         if mode != "Active":
             return incoming
-        sampled = "1" if self._sample() else "0"
+        sampled = "1" if self._sampler.sample() else "0"
         return str(replace(header, sampled=sampled)) if header else str(replace(TraceHeader.new(), sampled=sampled))
 
     def admitted(self, incoming: str | None, header: str) -> None:
@@ -196,16 +223,6 @@ class LambdaTracer:
     def reset(self) -> None:
         with self._lock:
             self._parents.clear()
-
-    def _sample(self) -> bool:
-        with self._lock:
-            now = int(self._clock())
-            if self._reservoir.second != now:
-                self._reservoir = _Reservoir(second=now)
-            if self._reservoir.used < RESERVOIR_PER_S:
-                self._reservoir.used += 1
-                return True
-        return self._chooser() < self._rate
 
     def _function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self._region}:{self._account_id}:function:{name}"
@@ -242,3 +259,72 @@ def lambda_segments(inv: Any, trace_id: str, function_segment_id: str, upstream:
         for segment in (function, invocation):
             segment.update(fault=True, cause=cause)
     return [service, function]
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """One request a REST API stage served, as its X-Ray segment tells it."""
+
+    api_id: str
+    api_name: str
+    stage: str
+    method: str
+    url: str
+    client_ip: str
+    status: int
+    content_length: int
+    request_id: str
+    start: float
+    end: float
+
+
+class StageTracer:
+    """API Gateway's part in tracing, for REST API stages with `tracingEnabled`."""
+
+    def __init__(self, daemon: XRayDaemon, account_id: str, region: str, *, sampler: Sampler | None = None):
+        self._daemon = daemon
+        self._account_id = account_id
+        self._region = region
+        self._sampler = sampler or Sampler()
+
+    def decide(self, incoming: str | None) -> TraceHeader:
+        """The header the stage passes on: the caller's trace (or a new one), the caller's
+        sampling decision if it made one, else the default rule's; `Parent` is the stage's
+        segment id."""
+        header = TraceHeader.parse(incoming) or TraceHeader(root=new_trace_id())
+        sampled = header.sampled if header.sampled in ("0", "1") else ("1" if self._sampler.sample() else "0")
+        return replace(header, parent=new_segment_id(), sampled=sampled)
+
+    def record(self, header: TraceHeader, upstream: str | None, request: StageRequest) -> None:
+        """Send the stage's segment for a request served under `header` (if it was sampled)."""
+        if header.sampled == "1" and header.parent:
+            self._daemon.submit(stage_segment(header.root, header.parent, upstream, request,
+                                              self._account_id, self._region))
+
+
+def stage_segment(trace_id: str, segment_id: str, upstream: str | None, request: StageRequest,
+                  account_id: str, region: str) -> dict[str, Any]:
+    """The `AWS::ApiGateway::Stage` segment of one request, shaped as API Gateway's example."""
+    segment: dict[str, Any] = {
+        "name": f"{request.api_name}/{request.stage}", "id": segment_id, "trace_id": trace_id,
+        "origin": "AWS::ApiGateway::Stage", "start_time": request.start, "end_time": request.end,
+        "resource_arn": f"arn:aws:apigateway:{region}::/restapis/{request.api_id}/stages/{request.stage}",
+        "http": {"request": {"url": request.url, "method": request.method, "client_ip": request.client_ip,
+                             "x_forwarded_for": True},
+                 "response": {"status": request.status, "content_length": request.content_length}},
+        "aws": {"xray": {"sampling_rule_name": "Default"},
+                "api_gateway": {"account_id": account_id, "rest_api_id": request.api_id,
+                                "stage": request.stage, "request_id": request.request_id}},
+        "annotations": {"aws:api_id": request.api_id, "aws:api_stage": request.stage},
+        "metadata": {"default": {"request_id": request.request_id}},
+    }
+    if upstream:
+        segment["parent_id"] = upstream
+    # X-Ray's flags: `fault` for a 5xx answer, `error` for a 4xx, `throttle` for a 429 as well.
+    if request.status >= 500:
+        segment["fault"] = True
+    elif request.status >= 400:
+        segment["error"] = True
+        if request.status == 429:
+            segment["throttle"] = True
+    return segment

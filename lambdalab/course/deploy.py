@@ -60,15 +60,9 @@ def least_privilege_policy(target: CloudTarget, code_dir: Path | None = None) ->
 
 
 def _bucket(target: CloudTarget, base: str) -> str:
-    s3 = target.client("s3")
-    name = target.name(base)
-    if target.region == "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
-        s3.create_bucket(Bucket=name)
-    else:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": target.region})
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+    name = target.create_bucket(base)
+    target.client("s3").put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": target.tag_list()})
     return name
 
 

@@ -159,10 +159,13 @@ LESSONS: dict[str, Architecture] = {
                 ("signing function", "Parameter Store", "GetParameter (cached)"),
                 ("role: one secret's ARN", "signing function", "least privilege")),
     "13": _spec("13 · Observability",
-                "client:orders; function:orders function (Powertools); service:DynamoDB table;"
+                "client:orders; trigger:REST API stage (traced); function:orders function (Powertools);"
+                " service:DynamoDB table; service:receipts bucket;"
                 " service:CloudWatch Logs; service:CloudWatch metrics and alarm; service:X-Ray",
-                ("orders", "orders function (Powertools)", "invoke"),
+                ("orders", "REST API stage (traced)", "POST /orders"),
+                ("REST API stage (traced)", "orders function (Powertools)", "proxy event"),
                 ("orders function (Powertools)", "DynamoDB table", "PutItem"),
+                ("orders function (Powertools)", "receipts bucket", "PutObject"),
                 ("orders function (Powertools)", "CloudWatch Logs", "JSON lines, REPORT, EMF"),
                 ("CloudWatch Logs", "CloudWatch metrics and alarm", "EMF becomes metrics"),
                 ("orders function (Powertools)", "X-Ray", "segments via the daemon")),

@@ -1,8 +1,8 @@
 """Checks for lab `observe` (notebook 13): a business metric and a trace annotation, read back
 through CloudWatch and X-Ray as on AWS.
 
-The track's orders function is deployed into the local cloud with Active tracing and a DynamoDB
-table; three orders are placed. CloudWatch must then hold the metric `OrderValue` (namespace
+The track's orders function is deployed into the local cloud with Active tracing, a DynamoDB
+table and a receipts bucket; three orders are placed. CloudWatch must then hold the metric `OrderValue` (namespace
 `Shop`, dimension `service=orders`) with one sample per order and their totals as values, and
 each order's trace (BatchGetTraces) must carry the annotation `channel`.
 Run them with `check("observe")` in a notebook or `lambdalab check observe` in a shell.
@@ -46,8 +46,9 @@ def placed(lab_dir) -> Iterator[tuple[LocalCloud, list]]:
             TableName="orders", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}])
-        cloud.deploy("orders", lab_dir("observe"), "handler.handler", env={"TABLE": "orders"}, timeout=10,
-                     TracingConfig={"Mode": "Active"})
+        cloud.client("s3").create_bucket(Bucket="receipts")
+        cloud.deploy("orders", lab_dir("observe"), "handler.handler", env={"TABLE": "orders", "RECEIPTS": "receipts"},
+                     timeout=10, TracingConfig={"Mode": "Active"})
         invocations = []
         for order in ORDERS:
             # X-Ray's default rule traces the first request of each second (and 5% of the rest).

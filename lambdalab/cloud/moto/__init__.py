@@ -5,7 +5,8 @@ every trigger synchronously inside the request that caused it, sends each SQS me
 never redelivers, runs Step Functions executions only when asked and then calls a fixed
 address with keys IAM refuses, leaves no room for the trace header that carries Lambda's loop count, and
 speaks an incomplete EventBridge pattern language. The modules here (named after moto's own
-packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigatewayv2`, `scheduler`, `iam`,
+packages: `awslambda`, `s3`, `sns`, `sqs`, `dynamodb`, `events`, `apigateway`, `apigatewayv2`,
+`scheduler`, `iam`,
 `budgets`, `stepfunctions`, `cloudwatch`)
 replace those places while a
 `LocalCloud` (or an `EventBridgeDelivery`) is open and put moto's own code back when it closes.
@@ -83,9 +84,10 @@ def original(owner: Any, name: str) -> Any:
 
 def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) -> Patches:
     """Route moto's Lambda service, triggers and event source mappings to `service`; with
-    `endpoints`, serve moto's HTTP APIs and function URLs there; check Scheduler's expressions;
+    `endpoints`, serve moto's HTTP APIs, REST APIs and function URLs there; check Scheduler's expressions;
     run Step Functions executions, their tasks calling the cloud at `service.endpoint`."""
     from lambdalab.cloud.moto import (
+        apigateway,
         apigatewayv2,
         awslambda,
         budgets,
@@ -110,6 +112,7 @@ def install(service: "LambdaService", endpoints: "HttpEndpoints | None" = None) 
         stepfunctions.install(patches, service)
         cloudwatch.install(patches)
         if endpoints is not None:
+            apigateway.install(patches, endpoints)
             apigatewayv2.install(patches, endpoints)
             awslambda.install_function_urls(patches, endpoints)
     except BaseException:

@@ -200,23 +200,13 @@ class Measured:
                 "$ per million (no free tier)": round(bill.total_usd, 4)}
 
 
-def _bucket(target: "CloudTarget", base: str) -> str:
-    s3 = target.client("s3")
-    name = target.name(base)
-    where = {} if target.region == "us-east-1" else {
-        "CreateBucketConfiguration": {"LocationConstraint": target.region}}
-    s3.create_bucket(Bucket=name, **where)
-    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": target.tag_list()})
-    return name
-
-
 def measure_thumbnails(target: "CloudTarget", code_dir: Path, photo: bytes, memory_sizes: Sequence[int],
                        warm: int, *, progress: bool = True) -> list[Measured]:
     """Lesson 04's thumbnail function deployed once per memory size, given the same S3 event
     `warm + 1` times (the first one cold); the billed durations read from CloudWatch Logs."""
     from tqdm.auto import tqdm
 
-    source, thumbs = _bucket(target, "photos"), _bucket(target, "thumbs")
+    source, thumbs = target.create_bucket("photos"), target.create_bucket("thumbs")
     key = "uploads/photo.jpg"
     target.client("s3").put_object(Bucket=source, Key=key, Body=photo)
     bases = [f"thumbnail-{m}" for m in memory_sizes]

@@ -3,7 +3,9 @@ return about it, on either target.
 
 Everything here reads through the public APIs a learner would call on AWS: `filter_log_events`
 for log queries (each with the Logs Insights query that computes the same on AWS), `get_metric_data`
-for metrics, `describe_alarm_history` for an alarm's states and `batch_get_traces` for traces.
+for metrics, `describe_alarm_history` for an alarm's states and `batch_get_traces` for traces,
+from which the service map is built as X-Ray's console builds it (moto's `get_service_graph` is
+an empty stub): a node per segment origin and per AWS service called, an edge per call.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from lambdalab.course.diagrams import Architecture, Arrow, Box
 from lambdalab.course.target.reports import LoggedReport, log_group
 
 NAMESPACE = "Shop"  # the Powertools Metrics namespace of the orders function
@@ -56,6 +61,29 @@ def traffic(invoke: Callable[[dict[str, Any]], Any], count: int, *, concurrency:
         if progress is not None:
             answers = progress(answers, count)
         return list(answers)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a client got back from the orders API: status, JSON body, and the trace id the
+    API's `X-Amzn-Trace-Id` response header named."""
+
+    status: int
+    body: dict[str, Any]
+    trace_id: str | None
+
+
+def post_order(url: str, order: dict[str, Any], *, timeout: float = 30.0) -> Answer:
+    """POST one order as JSON to `url` (a REST API stage's `/orders`)."""
+    request = urllib.request.Request(url, data=json.dumps(order).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, e.headers, e.read()
+    trace = headers.get("X-Amzn-Trace-Id")
+    return Answer(status, json.loads(raw or b"{}"), trace_root(trace) if trace else None)
 
 
 # -- queries over CloudWatch Logs ----------------------------------------------------------------
@@ -206,6 +234,21 @@ def trace_root(header: str) -> str:
     return dict(p.split("=", 1) for p in header.split(";") if "=" in p)["Root"]
 
 
+def sampled_traces(xray: Any, trace_ids: list[str], *, timeout: float = 30.0) -> dict[str, list[dict[str, Any]]]:
+    """Every trace X-Ray holds among `trace_ids` (the sampled requests), with its documents;
+    waits until each holds a function segment or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(trace_ids), 5):  # BatchGetTraces takes at most 5 ids
+            for trace in xray.batch_get_traces(TraceIds=trace_ids[start:start + 5])["Traces"]:
+                found[trace["Id"]] = [json.loads(s["Document"]) for s in trace.get("Segments", [])]
+        complete = all(any(d.get("origin") == "AWS::Lambda::Function" for d in docs) for docs in found.values())
+        if (found and complete) or time.monotonic() > deadline:
+            return found
+        time.sleep(1.0)
+
+
 def trace_documents(xray: Any, trace_id: str, *, timeout: float = 30.0, at_least: int = 3) -> list[dict[str, Any]]:
     """The segment documents of one trace (BatchGetTraces), waiting until `at_least` have arrived."""
     return first_traced(xray, [trace_id], timeout=timeout, at_least=at_least)[1]
@@ -265,6 +308,138 @@ def annotations(documents: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# -- the service map -----------------------------------------------------------------------------
+
+CLIENT = "client"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A box of the service map: a segment's origin (`AWS::Lambda`, ...) or an AWS service a
+    function called (a subsegment in the `aws` namespace); `name` is what X-Ray names it."""
+
+    name: str
+    kind: str  # the origin, "remote" for a called service, "client" for the caller
+
+
+@dataclass
+class Edge:
+    """The calls from one node to another across the traces: each call's duration (the callee's
+    segment or subsegment), and how many were errors (4xx) or faults (5xx, unhandled errors)."""
+
+    source: Node
+    target: Node
+    durations_ms: list[float]
+    errors: int = 0
+    faults: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.durations_ms)
+
+    @property
+    def mean_ms(self) -> float:
+        return sum(self.durations_ms) / len(self.durations_ms) if self.durations_ms else 0.0
+
+
+def _owners(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each segment or subsegment id -> the segment (a document with an `origin`) it belongs to.
+    Subsegments sent on their own (the SDK's streaming) belong to their parent's segment."""
+    parent_of: dict[str, str | None] = {}
+    segment_of: dict[str, dict[str, Any]] = {}
+
+    def index(doc: dict[str, Any], parent: str | None, top: dict[str, Any]) -> None:
+        parent_of[doc["id"]] = parent
+        if top.get("origin"):
+            segment_of[doc["id"]] = top
+        for sub in doc.get("subsegments", []):
+            index(sub, doc["id"], top)
+
+    for doc in documents:
+        index(doc, doc.get("parent_id"), doc)
+
+    def owner(ident: str, seen: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+        if ident in segment_of:
+            return segment_of[ident]
+        parent = parent_of.get(ident)
+        if parent is None or parent in seen:
+            return None
+        return owner(parent, seen | {ident})
+
+    return {ident: found for ident in parent_of if (found := owner(ident)) is not None}
+
+
+def _calls(documents: list[dict[str, Any]]) -> Iterator[tuple[Node, Node, dict[str, Any]]]:
+    """(caller, callee, the callee's document) for each call one trace records."""
+    owners = _owners(documents)
+
+    def node(segment: dict[str, Any]) -> Node:
+        return Node(segment["name"], segment["origin"])
+
+    def walk(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield doc
+        for sub in doc.get("subsegments", []):
+            yield from walk(sub)
+
+    for top in documents:
+        for doc in walk(top):
+            if doc is top and doc.get("origin"):
+                caller = owners.get(doc.get("parent_id") or "")
+                yield (node(caller) if caller else Node(CLIENT, "client")), node(doc), doc
+            elif doc.get("namespace") == "aws" and doc["id"] in owners:
+                yield node(owners[doc["id"]]), Node(doc["name"], "remote"), doc
+
+
+def service_map(traces: Iterable[list[dict[str, Any]]]) -> list[Edge]:
+    """The service map's edges over every trace (each a list of segment documents), in the
+    order their first call began."""
+    edges: dict[tuple[Node, Node], Edge] = {}
+    starts: dict[tuple[Node, Node], float] = {}
+    for documents in traces:
+        for caller, callee, doc in _calls(documents):
+            edge = edges.setdefault((caller, callee), Edge(caller, callee, []))
+            edge.durations_ms.append((doc.get("end_time", doc["start_time"]) - doc["start_time"]) * 1000)
+            edge.errors += bool(doc.get("error"))
+            edge.faults += bool(doc.get("fault"))
+            starts[(caller, callee)] = min(starts.get((caller, callee), doc["start_time"]), doc["start_time"])
+    # Callers before callees: a node's depth is one more than its deepest caller's.
+    depth = {Node(CLIENT, "client"): 0}
+    for _ in edges:
+        for source, target in edges:
+            depth[target] = max(depth.get(target, 0), depth.get(source, 0) + 1)
+    return sorted(edges.values(), key=lambda e: (depth.get(e.source, 0), starts[(e.source, e.target)]))
+
+
+_BOX_KINDS = {"client": "client", "AWS::ApiGateway::Stage": "trigger", "AWS::Lambda": "function",
+              "AWS::Lambda::Function": "function"}
+_KIND_NAMES = {"AWS::ApiGateway::Stage": "API stage", "AWS::Lambda": "Lambda service",
+               "AWS::Lambda::Function": "function", "remote": "AWS service"}
+
+
+def map_architecture(edges: list[Edge], title: str, *, prefix: str = "") -> Architecture:
+    """The service map as a picture `lambdalab.course.diagrams.draw` lays out left to right:
+    a box per node, an arrow per edge labelled with its calls, mean latency, errors and faults.
+    `prefix` (the run's) is left out of the names, so they fit their boxes."""
+    def label(node: Node) -> str:
+        name = node.name[len(prefix):] if prefix and node.name.startswith(prefix) else node.name
+        kind = _KIND_NAMES.get(node.kind)
+        return f"{name} ({kind})" if kind else name
+
+    boxes: dict[str, Box] = {}
+    for edge in edges:
+        for node in (edge.source, edge.target):
+            boxes.setdefault(label(node), Box(label(node), _BOX_KINDS.get(node.kind, "service")))
+    arrows = tuple(Arrow(label(e.source), label(e.target),
+                         f"{e.count}× {e.mean_ms:.0f} ms" + (f", {e.errors} err" if e.errors else "")
+                         + (f", {e.faults} fault" if e.faults else "")) for e in edges)
+    return Architecture(title, tuple(boxes.values()), arrows)
+
+
+# The waterfall's colours: the API stage, Lambda's own segments, then everything the function sent.
+_SPAN_COLOURS = {"AWS::ApiGateway::Stage": "tab:green", "AWS::Lambda": "tab:orange",
+                 "AWS::Lambda::Function": "tab:orange"}
+
+
 def plot_waterfall(trace: list[Span], title: str) -> Any:
     """A horizontal bar per span, indented by depth, on a millisecond axis from the first start."""
     import matplotlib.pyplot as plt
@@ -272,12 +447,12 @@ def plot_waterfall(trace: list[Span], title: str) -> Any:
     t0 = min(s.start for s in trace)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(trace) + 1))
     for row, span in enumerate(trace):
-        colour = "tab:red" if span.fault else ("tab:orange" if span.depth < 2 else "tab:blue")
+        colour = "tab:red" if span.fault else _SPAN_COLOURS.get(span.origin, "tab:blue")
         ax.barh(row, (span.end - span.start) * 1000, left=(span.start - t0) * 1000, color=colour)
         ax.text((span.end - t0) * 1000, row, f" {(span.end - span.start) * 1000:.0f} ms", va="center", fontsize=8)
     ax.set_yticks(range(len(trace)), ["  " * s.depth + s.name for s in trace])
     ax.invert_yaxis()
-    ax.set_xlabel("ms since the request reached Lambda")
+    ax.set_xlabel("ms since the trace's first segment began (the API stage's, if it traces)")
     ax.set_title(title)
     return fig
 

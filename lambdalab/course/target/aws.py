@@ -62,6 +62,7 @@ class AwsTarget(CloudTarget):
         stand_in = bool(env.get("AWS_ENDPOINT_URL"))
         super().__init__(session, run, account, local_target() if stand_in else upload_target("python3.12"),
                          online_build=not stand_in)
+        self.endpoint_url = env.get("AWS_ENDPOINT_URL") or None
         self.budget = ensure_budget(session, account, env)
         limit = self.budget["BudgetLimit"]
         show(f"monthly budget {self.budget['BudgetName']}: {limit['Amount']} {limit['Unit']}")

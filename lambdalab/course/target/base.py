@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from lambdalab.build.package import build
 from lambdalab.build.targets import Target as BuildTarget
+from lambdalab.cloud.http_endpoints import EXECUTE_API_PREFIX
 from lambdalab.course.target import reports, teardown
 from lambdalab.course.target.runs import Run
 from lambdalab.runtime.errors import LambdaLabError
@@ -79,6 +80,7 @@ class CloudTarget:
         self._online_build = online_build  # Lambda's platform wheels come from the index, not the local wheelhouse
         self._closed = False
         self._clients: dict[str, Any] = {}
+        self.endpoint_url: str | None = None  # where the clients go when not to AWS's own endpoints
 
     # -- names and clients ---------------------------------------------------------------------
     def client(self, service: str, **kwargs: Any) -> Any:
@@ -107,11 +109,29 @@ class CloudTarget:
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
 
+    def stage_url(self, api_id: str, stage: str) -> str:
+        """The invoke URL of a REST API's stage: on AWS `https://{api}.execute-api.{region}.amazonaws.com/{stage}`;
+        a local cloud (or the `lambdalab cloud` stand-in at AWS_ENDPOINT_URL) serves it at
+        `{endpoint}/_aws/execute-api/{api}/{stage}`."""
+        if self.endpoint_url:
+            return f"{self.endpoint_url.rstrip('/')}{EXECUTE_API_PREFIX}{api_id}/{stage}"
+        return f"https://{api_id}.execute-api.{self.region}.amazonaws.com/{stage}"
+
     # -- roles -----------------------------------------------------------------------------------
     def logging_statement(self, function: str) -> dict[str, Any]:
         """Writing the function's own log streams, and nothing else (its group exists already)."""
         return {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": self.arn("logs", f"log-group:{reports.log_group(function)}:*")}
+
+    def create_bucket(self, base: str) -> str:
+        """A tagged S3 bucket named for the run, in the target's Region; returns its name."""
+        s3 = self.client("s3")
+        name = self.name(base)
+        # us-east-1 refuses a LocationConstraint naming itself.
+        where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        s3.create_bucket(Bucket=name, **where)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": self.tag_list()})
+        return name
 
     def create_role(self, base: str, statements: list[dict[str, Any]], *,
                     service: str = "lambda.amazonaws.com") -> str:

@@ -32,6 +32,7 @@ class LocalTarget(CloudTarget):
                                         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                                         region_name=self.cloud.region)
         super().__init__(session, run or Run.new(), self.cloud.account_id, local_target())
+        self.endpoint_url = self.cloud.endpoint
 
     def _make_client(self, service: str, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", self.cloud.endpoint)

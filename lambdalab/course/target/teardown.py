@@ -136,6 +136,11 @@ def _apis(clients: Clients, prefix: str) -> list[Resource]:
     return [Resource("apigatewayv2", "HTTP API", a["Name"], a["ApiId"]) for a in items if _mine(a["Name"], prefix)]
 
 
+def _rest_apis(clients: Clients, prefix: str) -> list[Resource]:
+    items = _pages(clients("apigateway"), "get_rest_apis", "items")
+    return [Resource("apigateway", "REST API", a["name"], a["id"]) for a in items if _mine(a["name"], prefix)]
+
+
 def _budgets(clients: Clients, prefix: str) -> list[Resource]:
     # Budgets belong to the account, not a Region; the API wants the account id on every call.
     account = clients("sts").get_caller_identity()["Account"]
@@ -180,8 +185,8 @@ def _parameters(clients: Clients, prefix: str) -> list[Resource]:
 # State machines go before the functions their tasks invoke (DeleteStateMachine stops its running
 # executions: https://docs.aws.amazon.com/step-functions/latest/apireference/API_DeleteStateMachine.html).
 LISTERS: tuple[Callable[[Clients, str], list[Resource]], ...] = (
-    _schedules, _rules, _buses, _apis, _alarms, _budgets, _state_machines, _mappings, _functions, _topics, _queues,
-    _tables, _buckets, _secrets, _parameters, _log_groups, _roles)
+    _schedules, _rules, _buses, _apis, _rest_apis, _alarms, _budgets, _state_machines, _mappings, _functions,
+    _topics, _queues, _tables, _buckets, _secrets, _parameters, _log_groups, _roles)
 
 
 def inventory(clients: Clients, prefix: str = PREFIX) -> list[Resource]:
@@ -242,6 +247,7 @@ def delete(clients: Clients, resource: Resource) -> None:
         ("events", "event bus"): lambda: clients("events").delete_event_bus(Name=r.name),
         ("scheduler", "schedule"): lambda: clients("scheduler").delete_schedule(Name=r.name, GroupName=r.ident),
         ("apigatewayv2", "HTTP API"): lambda: clients("apigatewayv2").delete_api(ApiId=r.ident),
+        ("apigateway", "REST API"): lambda: clients("apigateway").delete_rest_api(restApiId=r.ident),
         ("budgets", "budget"): lambda: clients("budgets").delete_budget(AccountId=r.ident, BudgetName=r.name),
         ("stepfunctions", "state machine"): lambda: clients("stepfunctions").delete_state_machine(
             stateMachineArn=r.ident),
