@@ -252,11 +252,30 @@ def make_moto_server(service: LambdaService, host: str = "127.0.0.1", port: int 
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass  # one line per AWS call would drown the notebook's output
 
+    class Dispatcher(DomainDispatcherApplication):
+        """moto's dispatcher, remembering which backend serves each host.
+
+        moto works the backend out again for every request, under one lock all requests share: it
+        lists its package directory (a stat per service) and tries every service's URL patterns,
+        about 1 ms each time, so concurrent requests queue behind it. The hosts it asks about are
+        its own inferences (service and region), so the memo stays small."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.backends_by_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            try:
+                return self.backends_by_host[host]
+            except KeyError:
+                backend = self.backends_by_host[host] = super().get_backend_for_host(host)
+                return backend
+
     class Server(ThreadedMotoServer):
         def start(self) -> None:
             # Bind here, not in the thread, so a busy port raises OSError to the caller
             # (moto's own start() would wait forever for a server that never came up).
-            app = Middleware(DomainDispatcherApplication(create_backend_app), service, admin, endpoints)
+            app = Middleware(Dispatcher(create_backend_app), service, admin, endpoints)
             try:
                 self._server = _TrackingServer(self._ip_address, self._port, app, QuietHandler)
             except _BindError as e:
