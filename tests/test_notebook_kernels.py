@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import nbval.kernel
 import nbval.plugin
 import pytest
 
-# The kernel "program": dies with a message on stderr while `marker` does not exist yet (creating it
-# when `once` is given), else runs ipykernel on the connection file.
+# The kernel "program": counts its starts in `marker`.starts; `hangs` never answers; otherwise it dies
+# with a message on stderr while `marker` does not exist yet (creating it when `once` is given), else
+# runs ipykernel on the connection file.
 KERNEL = """\
-import os, sys
-marker, once, argv = sys.argv[1], sys.argv[2] == "once", sys.argv[3:]
+import os, sys, time
+marker, mode, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(marker + ".starts", "a") as starts:
+    starts.write("start\\n")
+if mode == "hangs":
+    time.sleep(600)
+once = mode == "once"
 if not os.path.exists(marker):
     if once:
         open(marker, "w").close()
@@ -60,3 +67,35 @@ def test_a_kernel_that_always_dies_fails_with_both_reports(tmp_path: Path, monke
     assert "start 1:" in message and "start 2:" in message
     assert message.count("lost while binding its ports") == 2
     assert "exit status 3" in message
+
+
+def test_a_kernel_that_never_answers_is_stopped_and_not_started_again(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    name = _kernelspec(tmp_path, monkeypatch, "hangs")
+    with warnings.catch_warnings(record=True) as seen, pytest.raises(RuntimeError) as failure:
+        warnings.simplefilter("always")
+        nbval.plugin.RunningKernel(name, cwd=str(tmp_path), startup_timeout=3)
+    assert (tmp_path / "marker.starts").read_text().count("start") == 1
+    assert not [w for w in seen if "died while starting" in str(w.message)]
+    assert "exit status None" in str(failure.value)
+
+
+def test_a_lab_check_does_not_load_nbval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lab check is a pytest run under this directory, so it loads the root conftest too; nbval's
+    import (seconds, for nbformat's schemas) must stay where nbval runs. Each Python the check starts
+    writes the modules it has loaded when it exits (a sitecustomize on PYTHONPATH)."""
+    from lambdalab.course import checks
+
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    (tmp_path / "sitecustomize.py").write_text(
+        "import atexit, os, sys\n"
+        f"atexit.register(lambda: open(os.path.join({str(seen)!r}, str(os.getpid())), 'w')"
+        ".write('\\n'.join(sys.modules)))\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    report = checks.check("hello", track="solutions", root=Path(__file__).resolve().parents[1])
+    assert report.passed, report.output
+    runs = [set(f.read_text().split()) for f in seen.iterdir()]
+    checks_run = [modules for modules in runs if "_pytest.main" in modules]
+    assert len(checks_run) == 1, f"{len(runs)} Pythons wrote their modules"
+    assert "nbval" not in checks_run[0] and "nbformat" not in checks_run[0]
