@@ -3,8 +3,8 @@
 The original (`solutions/lesson08/slow_init.py`) and the track's `coldstart/handler.py` are deployed
 side by side in one runtime. Their cold starts are taken in turns, one at a time (so neither
 shares the CPU with the other's INIT), each in a fresh execution environment; Init Duration comes
-from the REPORT line of each cold invocation. Run them with `check("coldstart")` in a notebook or
-`lambdalab check coldstart` in a shell.
+from the REPORT line of each cold invocation, and each of yours is compared with the original's
+just before it. Run them with `check("coldstart")` in a notebook or `lambdalab check coldstart` in a shell.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
-from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.labs import find_root
 from lambdalab.course.lessons.cold_starts import TimedRequest, fresh_cold_starts, median, timed_invoke, warm_calls
 from lambdalab.course.paths import package
@@ -84,11 +82,14 @@ def test_init_is_at_least_twice_as_fast(measured):
     for sample in measured.cold[YOURS]:
         if not sample.ok:
             pytest.fail(failure(sample, QUOTE), pytrace=False)
+    # Each of your cold starts against the original's just before it: a machine that gets busier or
+    # quieter during the check changes both alike, so the ratio of a pair holds where medians drift.
+    ratio = median([y.init_ms / o.init_ms for o, y in zip(original, measured.cold[YOURS])])
     theirs = median([s.init_ms for s in original])
     yours = median([s.init_ms for s in measured.cold[YOURS]])
-    assert yours <= theirs / 2, (
-        f"your Init Duration is {yours:.0f} ms (median of {len(measured.cold[YOURS])} cold starts), the original's "
-        f"{theirs:.0f} ms: {yours / theirs:.0%} of it; it must be at most 50%")
+    assert ratio <= 0.5, (
+        f"your Init Duration is {ratio:.0%} of the original's (median of {len(original)} cold starts taken in "
+        f"pairs; yours {yours:.0f} ms, the original's {theirs:.0f} ms); it must be at most 50%")
 
 
 def test_responses_match_the_original(measured):

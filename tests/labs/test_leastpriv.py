@@ -17,17 +17,16 @@ Run them with `check("leastpriv")` in a notebook or `lambdalab check leastpriv` 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from lambdalab.cloud.local_cloud import LocalCloud
 from lambdalab.course import iampolicy
 from lambdalab.course.lessons import least_privilege, thumbnails
-from lambdalab.course.target.local import LocalTarget
 from lambdalab.course.lessons.least_privilege import ThumbnailStage
-from lambdalab.course.paths import solution_dir
-from lambdalab.course.paths import package
+from lambdalab.course.paths import package, solution_dir
+from lambdalab.course.target.local import LocalTarget
 
 PHOTO = thumbnails.jpeg(thumbnails.quadrants(640, 480))
 # What the function must not be able to do to its own log group, besides writing to it.

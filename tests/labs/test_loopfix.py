@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 from urllib.parse import unquote_plus
 
 import pytest

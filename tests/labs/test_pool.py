@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from lambdalab.runtime.config import FunctionConfig
 from lambdalab.course.checks import fail_invocation
 from lambdalab.course.lessons.connection_pools import LocalPostgres, PgBouncer, connection_burst, error_counts
+from lambdalab.runtime.config import FunctionConfig
 from lambdalab.runtime.records import Invocation
 from lambdalab.runtime.service import LocalRuntime
 

@@ -8,9 +8,9 @@ Run them with `check("visits")` in a notebook or `lambdalab check visits` in a s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 
 import pytest
 
@@ -58,7 +58,8 @@ def stored(cloud: LocalCloud, page: str) -> int | None:
                                              ConsistentRead=True).get("Item")
     if item is None:
         return None
-    assert "visits" in item and "N" in item["visits"], f"the item for {page!r} should have a number attribute visits, got {item}"
+    assert "visits" in item and "N" in item["visits"], \
+        f"the item for {page!r} should have a number attribute visits, got {item}"
     return int(item["visits"]["N"])
 
 
@@ -87,7 +88,8 @@ def test_each_visit_sees_its_own_count(cloud):
     invocations = burst(cloud, [{"page": "/pricing"}] * BURST)
     counts = sorted(returned(inv) for inv in invocations if isinstance(returned(inv), int))
     assert counts == list(range(1, BURST + 1)), \
-        f"the {BURST} requests should return the counts 1..{BURST} once each, got {sorted(map(returned, invocations), key=str)}"
+        f"the {BURST} requests should return the counts 1..{BURST} once each, " \
+        f"got {sorted(map(returned, invocations), key=str)}"
 
 
 def test_pages_are_counted_apart(cloud):
