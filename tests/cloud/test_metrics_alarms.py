@@ -84,6 +84,18 @@ def test_errors_alarm_goes_to_alarm_in_a_failing_burst_and_back_to_ok(fresh, cod
         "Alarm updated from INSUFFICIENT_DATA to ALARM", "Alarm updated from ALARM to OK"]
 
 
+def test_the_timer_judges_a_datapoint_from_a_periods_last_seconds_in_its_period(fresh, alarms, monkeypatch):
+    """Errors at 12:00:55 and the timer's next round at 12:01:02: that round must still judge the
+    minute of the errors, or the alarm never moves (lesson 13 on the stand-in waited 180 s for it)."""
+    cw = fresh.client("cloudwatch")
+    _alarm(cw, "late")
+    cw.put_metric_data(Namespace="Test", MetricData=[{"MetricName": "m", "Value": 2,
+                                                      "Timestamp": T0 + timedelta(seconds=55)}])
+    monkeypatch.setattr(alarms, "now", lambda: T0 + timedelta(seconds=62))
+    alarms.timer_round(10.0)
+    assert _state(cw, "late") == "ALARM"
+
+
 def test_m_out_of_n_datapoints(fresh, alarms):
     """DatapointsToAlarm 2 of EvaluationPeriods 3: one breaching minute is not enough, two are,
     even with a good one between them."""

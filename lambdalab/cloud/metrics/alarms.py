@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from lambdalab._util.stats import percentile
@@ -181,10 +181,17 @@ class AlarmEvaluator:
         self._thread = threading.Thread(target=self._loop, args=(interval_s,), name="lambdalab-alarms", daemon=True)
         self._thread.start()
 
+    def timer_round(self, interval_s: float) -> list[Transition]:
+        """The timer's round: judge the moment one interval ago. A round judges the period its
+        moment falls in, so a datapoint in a period's last seconds would otherwise meet only rounds
+        in the next, empty period, and its alarm would never move; this way the first round after
+        it still judges its period (CloudWatch too judges a period after it ends)."""
+        return self.evaluate(self.now() - timedelta(seconds=interval_s))
+
     def _loop(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
             try:
-                self.evaluate()
+                self.timer_round(interval_s)
             except Exception:  # a bad round must not stop the timer
                 log.exception("alarm evaluation failed")
 
