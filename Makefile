@@ -9,10 +9,10 @@ KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 CELL_TIMEOUT ?= 120
-# Three test workers on two cores: about a third of the suite's time is spent waiting (functions
-# throttled to their memory's CPU share, event delivery, alarm periods), so two workers left the
-# CPU a quarter idle. Measured on 2 cores: 894 s with 2 workers, 669 s with 3, no test slower by
-# more than a few percent. More cores: `make test TEST_WORKERS=N`.
+# Three test workers on two cores: much of a test's time is waiting (functions throttled to their
+# memory's CPU share, event delivery, alarm periods), so two workers left the CPU 28% idle.
+# Measured on 2 cores: 894 s with 2 workers, 669 s with 3; the tests' own times added up to 3% more.
+# More cores: `make test TEST_WORKERS=N`.
 TEST_WORKERS ?= 3
 
 # Jupyter refuses to start as root unless told; CI and many containers run as root.
